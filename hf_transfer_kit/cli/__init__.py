@@ -1,0 +1,40 @@
+"""``hf-transfer-kit`` command line: one module per subcommand, each with ``register`` and ``run``.
+
+Heavy libraries (transformers, peft) are imported inside ``run`` so that ``--help`` and typos answer fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Optional
+
+from ..errors import ConfigError
+from . import demo, evaluate, predict, train
+
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "demo": demo}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-transfer-kit",
+        description="Transfer learning on transformers.Trainer: fine-tune a pretrained model with one strategy switch.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command].run(args) or 0)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

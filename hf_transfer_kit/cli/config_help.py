@@ -1,0 +1,49 @@
+"""Render every config field with its help text (what ``train --help`` prints after the usage)."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+from ..config.schema import TRAINING_DEFAULTS, DataConfig, HubConfig, ModelConfig, RecipeConfig
+
+
+def _rows(prefix: str, cls: type) -> list[tuple[str, object, str]]:
+    rows = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(f.type) or f.name in ("strategy", "training", "model", "data", "hub"):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        rows.append((f"{prefix}{f.name}", default, f.metadata.get("help", "")))
+    return rows
+
+
+def _format(title: str, rows: list[tuple[str, object, str]]) -> str:
+    lines = [f"{title}:"]
+    for name, default, help_text in rows:
+        lines.append(f"  {name} (default: {default!r})")
+        lines += textwrap.wrap(str(help_text), width=100, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def config_help() -> str:
+    from transformers import TrainingArguments
+
+    from ..strategies import STRATEGIES
+
+    parts = [_format("top level", _rows("", RecipeConfig))]
+    for name, cls in (("model", ModelConfig), ("data", DataConfig), ("hub", HubConfig)):
+        parts.append(_format(name, _rows(f"{name}.", cls)))
+    for name, strategy in sorted(STRATEGIES.items()):
+        rows = [(f"strategy.{n}", d, h) for n, d, h in strategy.config_cls.field_help()]
+        parts.append(_format(f"strategy (name: {name})", rows))
+    training = []
+    for f in dataclasses.fields(TrainingArguments):
+        if not f.init or f.name == "output_dir":
+            continue
+        default = TRAINING_DEFAULTS.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
+        first = " ".join(str(f.metadata.get("help", "")).split()).split(". ")[0]
+        training.append((f"training.{f.name}", default, first))
+    parts.append(_format("training (transformers.TrainingArguments; defaults shown are the kit's)", training))
+    return "\n\n".join(parts)

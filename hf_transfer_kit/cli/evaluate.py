@@ -1,0 +1,51 @@
+"""``hf-transfer-kit evaluate OUTPUT_DIR``: score a saved run on its test split or on another file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("evaluate", help="evaluate a saved run", description=__doc__)
+    parser.add_argument("output_dir", help="directory written by `hf-transfer-kit train`")
+    parser.add_argument("--file", help="csv/json/jsonl/parquet to score instead of the run's own test split")
+    parser.add_argument("--max-samples", type=int, default=None, help="score at most this many examples")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from datasets import DatasetDict
+
+    from ..data.text import prepare_splits
+    from ..inference import load_for_inference
+    from ..metrics import classification_metrics, confusion_matrix
+
+    model, tokenizer, config = load_for_inference(args.output_dir)
+    data = config.data
+    if args.file:
+        data.train_file, data.test_file, data.validation_file, data.dataset = args.file, None, None, None
+        data.test_size = 0.0
+    data.max_eval_samples = args.max_samples or data.max_eval_samples
+    splits, names = prepare_splits(data, seed=config.training.get("seed", 42), num_labels=len(data.label_names or [])
+                                   or None)
+    split = splits["train"] if args.file else splits["test"]
+    if args.file and args.max_samples:
+        split = split.select(range(min(args.max_samples, len(split))))
+    import torch
+
+    logits = []
+    with torch.inference_mode():
+        for i in range(0, len(split), 64):
+            rows = split[i:i + 64]
+            pair = rows[data.text_pair_column] if data.text_pair_column else None
+            batch = tokenizer(rows[data.text_column], pair, truncation=True, max_length=data.max_length, padding=True,
+                              return_tensors="pt")
+            logits.append(model(**batch).logits.float().numpy())
+    logits_np = np.concatenate(logits)
+    labels = np.asarray(split["label"])
+    metrics = classification_metrics(logits_np, labels)
+    metrics["confusion_matrix"] = confusion_matrix(logits_np.argmax(-1), labels, len(names))
+    metrics["num_examples"] = len(split)
+    print(json.dumps(metrics, indent=2))
+    return 0

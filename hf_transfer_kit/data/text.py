@@ -1,0 +1,154 @@
+"""Text classification data: load from any source, check columns and labels, split, cap.
+
+Everything here runs before the model is loaded, so bad data fails in seconds with a message
+that names the data parameter at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Optional
+
+from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
+
+from ..config.schema import DataConfig
+from ..errors import ConfigError
+from .builtin import load_builtin
+
+_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _load_files(cfg: DataConfig) -> DatasetDict:
+    files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
+    out = {}
+    for split, path in files.items():
+        if path is None:
+            continue
+        param = f"data.{split}_file"
+        suffix = Path(path).suffix.lower()
+        if suffix not in _FORMATS:
+            raise ConfigError(param, path, f"unsupported format; use one of {', '.join(_FORMATS)}.")
+        if not Path(path).is_file():
+            raise ConfigError(param, path, "the file does not exist; check the path.")
+        out[split] = load_dataset(_FORMATS[suffix], data_files=str(path), split="train")
+    return DatasetDict(out)
+
+
+def load_raw(cfg: DataConfig, in_memory: Optional[Mapping[str, Dataset]] = None) -> DatasetDict:
+    """In-memory datasets win over files, files over ``data.dataset`` (Hub name or ``builtin:``)."""
+    if in_memory:
+        return DatasetDict({k: v for k, v in in_memory.items() if v is not None})
+    if cfg.train_file:
+        raw = _load_files(cfg)
+        return DatasetDict({cfg.train_split if k == "train" else getattr(cfg, f"{k}_split"): v for k, v in raw.items()})
+    if cfg.dataset is None:
+        raise ConfigError("data.dataset", None, "give a Hub dataset name, data.train_file, or pass datasets in memory.")
+    if cfg.dataset.startswith("builtin:"):
+        return load_builtin(cfg.dataset)
+    try:
+        loaded = load_dataset(cfg.dataset, cfg.dataset_config)
+    except Exception as err:  # noqa: BLE001 -- datasets raises many types; the user needs the same advice for all
+        raise ConfigError("data.dataset", cfg.dataset, f"could not be loaded ({type(err).__name__}: {err}); check the "
+                          "name, or use data.train_file for local files.") from err
+    return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
+
+
+def _check_columns(raw: DatasetDict, cfg: DataConfig) -> None:
+    wanted = {"data.text_column": cfg.text_column, "data.label_column": cfg.label_column}
+    if cfg.text_pair_column:
+        wanted["data.text_pair_column"] = cfg.text_pair_column
+    for split, ds in raw.items():
+        for param, column in wanted.items():
+            if column not in ds.column_names:
+                raise ConfigError(param, column, f"no such column in split '{split}'; its columns are "
+                                  f"{ds.column_names}. Map yours with {param}=<name>.")
+
+
+def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -> list[str]:
+    first = next(iter(raw.values()))
+    feature = first.features[cfg.label_column]
+    if cfg.label_names:
+        names = list(cfg.label_names)
+    elif isinstance(feature, ClassLabel):
+        names = list(feature.names)
+    else:
+        values = {v for ds in raw.values() for v in ds[cfg.label_column]}
+        if all(isinstance(v, str) for v in values):
+            names = sorted(values)
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            count = num_labels if num_labels is not None else max(values) + 1
+            names = [str(i) for i in range(count)]
+        else:
+            raise ConfigError("data.label_column", cfg.label_column,
+                              "labels must be all integers or all strings (float labels mean regression, "
+                              "which this recipe does not do).")
+    if num_labels is not None and num_labels != len(names):
+        raise ConfigError("model.num_labels", num_labels, f"the data has {len(names)} classes {names[:10]}; set "
+                          f"model.num_labels={len(names)} or fix data.label_names.")
+    return names
+
+
+def _encode_labels(ds: Dataset, cfg: DataConfig, names: list[str], split: str) -> Dataset:
+    column = cfg.label_column
+    feature = ds.features[column]
+    if isinstance(feature, ClassLabel) and list(feature.names) == names:
+        return ds
+    values = ds[column]
+    if isinstance(feature, ClassLabel):
+        values = [feature.int2str(v) for v in values]
+    index = {n: i for i, n in enumerate(names)}
+    if all(isinstance(v, str) for v in values):
+        bad = sorted({v for v in values if v not in index})
+        ids = [index.get(v, -1) for v in values]
+    else:
+        bad = sorted({v for v in values if not 0 <= v < len(names)})
+        ids = list(values)
+    if bad:
+        param = "model.num_labels" if not cfg.label_names else "data.label_names"
+        raise ConfigError(param, len(names) if param == "model.num_labels" else names,
+                          f"split '{split}' has labels {bad[:10]} outside the {len(names)} classes; fix the data or "
+                          f"set {param} to cover them.")
+    return ds.remove_columns(column).add_column(column, ids).cast_column(column, ClassLabel(names=names))
+
+
+def _split(ds: Dataset, size: float, seed: int) -> tuple[Dataset, Dataset]:
+    try:
+        parts = ds.train_test_split(test_size=size, seed=seed, stratify_by_column="label")
+    except ValueError:  # a class too small to stratify: fall back to a plain seeded split
+        parts = ds.train_test_split(test_size=size, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def prepare_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
+                   in_memory: Optional[Mapping[str, Dataset]] = None) -> tuple[DatasetDict, list[str]]:
+    """Return ``DatasetDict(train, validation, test)`` with integer ``label`` and the class names."""
+    raw = load_raw(cfg, in_memory)
+    if cfg.train_split not in raw:
+        raise ConfigError("data.train_split", cfg.train_split, f"no such split; available: {list(raw)}.")
+    for split, ds in raw.items():
+        if len(ds) == 0:
+            raise ConfigError(f"data ({split} split)", 0, "the split is empty; give at least one example per class.")
+    _check_columns(raw, cfg)
+    names = _label_names(raw, cfg, num_labels)
+    encoded = {s: _encode_labels(ds, cfg, names, s) for s, ds in raw.items()}
+    encoded = {s: ds.rename_column(cfg.label_column, "label") if cfg.label_column != "label" else ds
+               for s, ds in encoded.items()}
+
+    train = encoded[cfg.train_split]
+    test = encoded.get(cfg.test_split)
+    if test is None and cfg.test_size > 0:
+        train, test = _split(train, cfg.test_size, seed)
+    validation = encoded.get(cfg.validation_split)
+    if validation is None:
+        train, validation = _split(train, cfg.validation_size or 0.1, seed)
+    if test is None:
+        test = validation
+    splits = {"train": train, "validation": validation, "test": test}
+    if cfg.max_train_samples:
+        splits["train"] = train.shuffle(seed=seed).select(range(min(cfg.max_train_samples, len(train))))
+    if cfg.max_eval_samples:
+        for key in ("validation", "test"):
+            ds = splits[key]
+            splits[key] = ds.shuffle(seed=seed).select(range(min(cfg.max_eval_samples, len(ds))))
+    return DatasetDict(splits), names

@@ -1,0 +1,70 @@
+"""Load a saved run (full model or adapter) and classify new inputs.
+
+Full and partial fine-tunes are standalone transformers models; adapters are a PEFT adapter plus
+the base model named in the saved recipe (so ``builtin:`` bases reload on any machine).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .assets import resolve_model_path
+from .config import CONFIG_FILENAME, RecipeConfig, load_config
+from .errors import ConfigError
+
+
+def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
+    """Return ``(model, tokenizer, config)`` for a directory written by ``Recipe.run``; model in eval mode."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = Path(output_dir)
+    if not (out / CONFIG_FILENAME).is_file():
+        raise ConfigError("output_dir", str(out), f"has no {CONFIG_FILENAME}; point at a directory written by "
+                          "`hf-transfer-kit train`.")
+    config = load_config(out / CONFIG_FILENAME)
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    if (out / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        names = config.data.label_names or []
+        base = AutoModelForSequenceClassification.from_pretrained(
+            resolve_model_path(config.model.name_or_path), num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)}, revision=config.model.revision,
+            trust_remote_code=config.model.trust_remote_code)
+        if base.config.pad_token_id is None:
+            base.config.pad_token_id = tokenizer.pad_token_id
+        model = PeftModel.from_pretrained(base, str(out))
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(str(out))
+    return model.eval(), tokenizer, config
+
+
+@torch.inference_mode()
+def classify(model: Any, tokenizer: Any, texts: list[str], text_pairs: Optional[list[str]] = None,
+             max_length: int = 512, batch_size: int = 32) -> list[dict[str, Any]]:
+    """Label and score for each text, in the same ``{"label", "score"}`` shape as ``pipeline('text-classification')``."""
+    was_training = model.training
+    model.eval()
+    id2label = model.config.id2label
+    results: list[dict[str, Any]] = []
+    device = next(model.parameters()).device
+    for i in range(0, len(texts), batch_size):
+        pairs = text_pairs[i:i + batch_size] if text_pairs else None
+        batch = tokenizer(texts[i:i + batch_size], pairs, truncation=True, max_length=max_length, padding=True,
+                          return_tensors="pt").to(device)
+        probs = model(**batch).logits.float().softmax(-1)
+        scores, ids = probs.max(-1)
+        results += [{"label": id2label[int(j)], "score": float(s)} for s, j in zip(scores, ids)]
+    model.train(was_training)
+    return results
+
+
+def load_pipeline(output_dir: str | Path) -> Any:
+    """A ``transformers.pipeline("text-classification")`` over a saved run, adapters included."""
+    from transformers import pipeline
+
+    model, tokenizer, _ = load_for_inference(output_dir)
+    return pipeline("text-classification", model=model, tokenizer=tokenizer)

@@ -1,0 +1,199 @@
+"""The Recipe: one readable lifecycle around ``transformers.Trainer``.
+
+    setup()   check inputs -> load data -> load model -> apply strategy -> preprocess -> build Trainer
+    train()   Trainer.train()
+    evaluate()  metrics on the test split (+ confusion matrix)
+    save()    model or adapter, tokenizer, resolved config, metrics, card -> staged, then renamed into place
+
+Task recipes override the small ``load_*`` / ``preprocess`` / ``compute_metrics`` steps; everything
+that is not task-specific (strategies, outputs, hardware defaults, logging) lives here once.
+Extension points beyond overriding: pass ``callbacks=[...]`` (any ``TrainerCallback``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from .. import outputs
+from ..assets import resolve_model_path
+from ..config import RecipeConfig, load_config, save_config
+from ..errors import ConfigError
+from ..hardware import bf16_native
+from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
+
+logger = logging.getLogger("hf_transfer_kit")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass
+class RunResult:
+    """What ``Recipe.run`` returns: where the output went and what it scored."""
+
+    output_dir: Path
+    metrics: dict[str, Any]
+    parameters: ParameterReport
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_model_source(name_or_path: str, param: str = "model.name_or_path") -> str:
+    """Resolve ``builtin:`` names; a path that looks local must exist (a Hub id is checked when loaded)."""
+    path = resolve_model_path(name_or_path)
+    if Path(path).exists():
+        return path
+    looks_local = path.startswith((".", "/", "~")) or os.sep + os.sep in path or not _HUB_ID.match(path)
+    if looks_local or path.count("/") > 1:
+        raise ConfigError(param, name_or_path, "no such local directory and not a Hub id; give an existing model "
+                          "directory or a Hub id like 'bert-base-uncased'.")
+    return path
+
+
+class Recipe:
+    """Base class; subclasses set the task name and implement the task-specific steps."""
+
+    task: ClassVar[str]
+    #: PEFT task type for adapters on this task's models (None where PEFT has none).
+    peft_task_type: ClassVar[Optional[str]] = None
+
+    def __init__(self, config: Optional[RecipeConfig] = None, *, train_dataset: Any = None, eval_dataset: Any = None,
+                 test_dataset: Any = None, callbacks: Sequence[Any] = ()) -> None:
+        self.config = copy.deepcopy(config) if config is not None else RecipeConfig(task=self.task)
+        data = self.config.data
+        self.in_memory = {data.train_split: train_dataset, data.validation_split: eval_dataset,
+                          data.test_split: test_dataset} if train_dataset is not None else {}
+        self.callbacks = list(callbacks)
+        self.trainer: Any = None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = (), **kwargs: Any) -> Recipe:
+        return cls(load_config(path, overrides), **kwargs)
+
+    # ---- task-specific steps ------------------------------------------------------------------
+    def load_data(self) -> tuple[Any, list[str]]:
+        """Return (DatasetDict with train/validation/test, label names)."""
+        raise NotImplementedError
+
+    def load_preprocessor(self, model_path: str) -> Any:
+        raise NotImplementedError
+
+    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+        raise NotImplementedError
+
+    def preprocess(self, splits: Any) -> Any:
+        raise NotImplementedError
+
+    def data_collator(self) -> Any:
+        return None
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        raise NotImplementedError
+
+    def final_evaluation(self, split: str) -> dict[str, Any]:
+        """Metrics on ``split`` for metrics.json (the task may add e.g. a confusion matrix)."""
+        return self.trainer.evaluate(self.datasets[split], metric_key_prefix=split)
+
+    def baselines(self) -> dict[str, float]:
+        """Scores that make the fine-tuned number meaningful (computed before training)."""
+        return {}
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def training_arguments(self, output_dir: Path) -> Any:
+        from transformers import TrainingArguments
+
+        import torch
+
+        kwargs = dict(self.config.training)
+        if kwargs.get("bf16") == "auto":
+            kwargs["bf16"] = bf16_native()
+            if kwargs["bf16"] and not torch.cuda.is_available():
+                kwargs["use_cpu"] = True  # Trainer only enables CPU autocast when told it runs on the CPU
+        try:
+            return TrainingArguments(output_dir=str(output_dir), **kwargs)
+        except (TypeError, ValueError) as err:
+            raise ConfigError("training", {k: v for k, v in self.config.training.items()},
+                              f"transformers.TrainingArguments rejected it: {err}") from err
+
+    def setup(self) -> Recipe:
+        """Everything that can fail on bad input runs here, before any output is written or step is taken."""
+        cfg = self.config
+        outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir)
+        model_path = check_model_source(cfg.model.name_or_path)
+        self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
+        with self.args.main_process_first(desc="load and preprocess data"):
+            self.splits, self.label_names = self.load_data()
+            self.tokenizer = self.load_preprocessor(model_path)
+            self.datasets = self.preprocess(self.splits)
+        self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
+        self.model = self.strategy.apply(self.load_model(model_path, self.label_names))
+        self.parameters = parameter_report(self.model)
+        logger.info("strategy %s: %s", cfg.strategy.name, self.parameters.summary())
+        print(f"[hf_transfer_kit] strategy={cfg.strategy.name} {self.parameters.summary()}", flush=True)
+        self.trainer = self.build_trainer()
+        return self
+
+    def build_trainer(self) -> Any:
+        from transformers import Trainer
+
+        return Trainer(model=self.model, args=self.args, train_dataset=self.datasets["train"],
+                       eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
+                       data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
+                       callbacks=self.callbacks)
+
+    def train(self) -> Any:
+        if self.trainer is None:
+            self.setup()
+        return self.trainer.train()
+
+    def run(self) -> RunResult:
+        """setup -> (baselines) -> train -> evaluate -> save. Returns the scores and where they were saved."""
+        self.setup()
+        staging = outputs.begin(self.config.output_dir) if self.args.should_save else outputs.staging_dir(
+            self.config.output_dir)
+        try:
+            base = self.baselines() if self.config.baselines else {}
+            start = time.perf_counter()
+            train_output = self.train()
+            train_seconds = time.perf_counter() - start
+            metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
+                       "test": self.final_evaluation("test"), "baselines": base,
+                       "parameters": self.parameters.to_dict()}
+            if self.args.should_save:
+                self.save(staging, metrics)
+            self.args_barrier()
+            out = outputs.commit(staging, self.config.output_dir) if self.args.should_save else Path(self.config.output_dir)
+        except BaseException:
+            if self.args.should_save:
+                outputs.abort(staging)
+            raise
+        return RunResult(out, metrics, self.parameters, list(self.trainer.state.log_history))
+
+    def args_barrier(self) -> None:
+        """Wait for every process before the main one publishes the output (no-op on one process)."""
+        self.trainer.accelerator.wait_for_everyone()
+
+    def resolved_config(self) -> RecipeConfig:
+        """The config as run: label names filled in, so the output reloads without the original data."""
+        resolved = copy.deepcopy(self.config)
+        resolved.data.label_names = list(self.label_names)
+        resolved.model.num_labels = len(self.label_names)
+        return resolved
+
+    def save(self, directory: Path, metrics: dict[str, Any]) -> None:
+        from ..metrics import write_json
+        from ..modelcard import write_model_card
+
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
+        self.strategy.save(model, directory)
+        self.tokenizer.save_pretrained(str(directory))
+        save_config(self.resolved_config(), directory)
+        write_json(metrics, directory / "metrics.json")
+        (directory / "log_history.json").write_text(json.dumps(self.trainer.state.log_history, indent=1))
+        write_model_card(directory, self.resolved_config(), metrics, self.trainer.state.log_history)

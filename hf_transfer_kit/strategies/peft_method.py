@@ -1,0 +1,163 @@
+"""Any PEFT method by name (``strategy.name: peft``) and LoRA, its most used member (``strategy.name: lora``).
+
+The method's own config class (``peft.LoraConfig``, ``peft.IA3Config``...) is the schema: every field
+it has is accepted at the top level of ``strategy``, unknown ones are errors. We add two things
+PEFT leaves to the user: target modules detected per architecture (``target_modules: auto``) and
+the task head always trained and saved with the adapter (``modules_to_save``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from torch import nn
+
+from ..errors import ConfigError, closest
+from .anatomy import head_module_names, linear_module_names
+from .base import Strategy, StrategyConfig, register_strategy
+
+# Fields PEFT fills itself or that the recipe owns.
+_RESERVED = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping"}
+
+
+def peft_config_class(method: str) -> type:
+    """Return the PEFT config class for a method name such as 'lora', 'ia3', 'prefix-tuning' or a registered custom one."""
+    from peft import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    key = method.upper().replace("-", "_")
+    if key not in PEFT_TYPE_TO_CONFIG_MAPPING:
+        names = [str(k.value if hasattr(k, "value") else k).lower() for k in PEFT_TYPE_TO_CONFIG_MAPPING]
+        raise ConfigError("strategy.method", method,
+                          f"unknown PEFT method.{closest(method.lower(), names)} Available: {', '.join(names)}.")
+    return PEFT_TYPE_TO_CONFIG_MAPPING[key]
+
+
+def method_fields(config_cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(config_cls) if f.init and f.name not in _RESERVED}
+
+
+@dataclass
+class PeftStrategyConfig(StrategyConfig):
+    name: str = field(default="peft", metadata={"help": "peft: any PEFT method by name; its config fields go beside it."})
+    method: Optional[str] = field(default=None, metadata={"help": "PEFT method: ia3, loha, lokr, oft, vera, "
+                                  "prefix_tuning, adalora, ... (any key of peft.PEFT_TYPE_TO_CONFIG_MAPPING)."})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "The method's config fields (written "
+                                    "flat beside name/method in YAML). target_modules: auto detects per architecture."})
+
+    default_method: ClassVar[Optional[str]] = None
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> PeftStrategyConfig:
+        raw = dict(raw)
+        name = raw.pop("name")
+        method = raw.pop("method", None) or cls.default_method
+        if cls.default_method and method.upper() != cls.default_method.upper():
+            raise ConfigError("strategy.method", method, f"'{name}' always uses {cls.default_method}; "
+                              f"use strategy.name=peft to pick another method.")
+        if method is None:
+            raise ConfigError("strategy.method", None, "name the PEFT method, e.g. strategy.method=ia3 (or loha, lokr, "
+                              "oft, vera, prefix_tuning).")
+        nested = raw.pop("options", None) or {}
+        raw = {**nested, **raw}
+        fields = method_fields(peft_config_class(method))
+        for key in raw:
+            if key not in fields:
+                raise ConfigError(f"strategy.{key}", raw[key], f"not a field of {peft_config_class(method).__name__}."
+                                  f"{closest(key, fields)} Valid: {', '.join(sorted(fields))}.")
+        options = {**cls.default_options, **raw}
+        if "target_modules" in fields:
+            options.setdefault("target_modules", "auto")
+        return cls(name=name, method=method, options=options)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if not self.default_method:
+            out["method"] = self.method
+        return {**out, **self.options}
+
+    @classmethod
+    def field_help(cls) -> list[tuple[str, Any, str]]:
+        rows = [r for r in super().field_help() if r[0] != "options" and (r[0] != "method" or not cls.default_method)]
+        if cls.default_method:
+            for name, f in sorted(method_fields(peft_config_class(cls.default_method)).items()):
+                default = cls.default_options.get(name, "auto" if name == "target_modules" else (
+                    f.default if f.default is not dataclasses.MISSING else None))
+                rows.append((name, default, " ".join(str(f.metadata.get("help", "")).split())))
+        else:
+            rows.append(("<field>", None, "any field of the chosen method's PEFT config class"))
+        return rows
+
+
+def _check_targets(model: nn.Module, targets: list[str]) -> None:
+    names = [n for n, _ in model.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n in linear_module_names(model)})
+        raise ConfigError("strategy.target_modules", missing,
+                          f"not in the model; choose among its linear layers {leaves}, or use 'auto'.")
+
+
+@register_strategy
+class PeftStrategy(Strategy):
+    name = "peft"
+    config_cls = PeftStrategyConfig
+    saves_adapter = True
+
+    def resolve_options(self, model: nn.Module) -> dict[str, Any]:
+        """Fill ``target_modules: auto`` and ``modules_to_save`` for this model."""
+        import peft.utils.constants as constants
+
+        cfg: PeftStrategyConfig = self.config  # type: ignore[assignment]
+        method = str(cfg.method).upper().replace("-", "_")
+        fields = method_fields(peft_config_class(method))
+        options = dict(cfg.options)
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        if options.get("target_modules") == "auto":
+            mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_TARGET_MODULES_MAPPING", {})
+            options["target_modules"] = list(mapping[model_type]) if model_type in mapping else "all-linear"
+            ff = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_FEEDFORWARD_MODULES_MAPPING", {})
+            if "feedforward_modules" in fields and model_type in ff and options.get("feedforward_modules") is None:
+                options["feedforward_modules"] = list(ff[model_type])
+        targets = options.get("target_modules")
+        if isinstance(targets, (list, tuple)):
+            _check_targets(model, list(targets))
+        if "modules_to_save" in fields and not options.get("modules_to_save"):
+            options["modules_to_save"] = head_module_names(model) or None
+        return options
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        from peft import get_peft_model
+
+        cfg: PeftStrategyConfig = self.config  # type: ignore[assignment]
+        config_cls = peft_config_class(str(cfg.method))
+        options = self.resolve_options(model)
+        try:
+            peft_config = config_cls(task_type=self.peft_task_type, **options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError("strategy", cfg.to_dict(), f"{config_cls.__name__} rejected it: {err}") from err
+        self.resolved_options = options
+        return get_peft_model(model, peft_config)
+
+    def save(self, model: nn.Module, directory: str | Path) -> None:
+        model.save_pretrained(str(directory))
+
+
+@dataclass
+class LoraStrategyConfig(PeftStrategyConfig):
+    name: str = field(default="lora", metadata={"help": "lora: low-rank adapters (peft.LoraConfig; DoRA via "
+                      "use_dora, rsLoRA via use_rslora)."})
+    method: Optional[str] = field(default="LORA", metadata={"help": "Always LORA."})
+
+    default_method: ClassVar[Optional[str]] = "LORA"
+    default_options: ClassVar[dict[str, Any]] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
+
+
+@register_strategy
+class LoraStrategy(PeftStrategy):
+    name = "lora"
+    config_cls = LoraStrategyConfig
