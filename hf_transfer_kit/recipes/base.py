@@ -152,6 +152,12 @@ class Recipe:
             self.setup()
         return self.trainer.train()
 
+    def evaluate(self, split: str = "test") -> dict[str, Any]:
+        """Score the model in memory on ``split`` (``train``, ``validation`` or ``test``)."""
+        if self.trainer is None:
+            self.setup()
+        return self.final_evaluation(split)
+
     def run(self) -> RunResult:
         """setup -> (baselines) -> train -> evaluate -> save. Returns the scores and where they were saved."""
         self.setup()
@@ -163,7 +169,7 @@ class Recipe:
             train_output = self.train()
             train_seconds = time.perf_counter() - start
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
-                       "test": self.final_evaluation("test"), "baselines": base,
+                       "test": self.evaluate("test"), "baselines": base,
                        "parameters": self.parameters.to_dict()}
             if self.args.should_save:
                 self.save(staging, metrics)

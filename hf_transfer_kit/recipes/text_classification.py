@@ -82,7 +82,8 @@ class TextClassificationRecipe(Recipe):
         test_labels = np.asarray(self.splits["test"]["label"])
         untrained = self.trainer.evaluate(self.datasets["test"], metric_key_prefix="baseline")
         return {"majority_class_accuracy": float(np.mean(test_labels == majority)),
-                "untrained_head_accuracy": float(untrained["baseline_accuracy"])}
+                "untrained_head_accuracy": float(untrained["baseline_accuracy"]),
+                "untrained_head_loss": float(untrained["baseline_loss"])}
 
     def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[dict[str, Any]]:
         """Classify new texts with the model in memory (see :func:`hf_transfer_kit.load_for_inference`)."""

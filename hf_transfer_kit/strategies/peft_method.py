@@ -156,6 +156,16 @@ class LoraStrategyConfig(PeftStrategyConfig):
     default_method: ClassVar[Optional[str]] = "LORA"
     default_options: ClassVar[dict[str, Any]] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
 
+    def __post_init__(self) -> None:
+        # peft.LoraConfig accepts r=0 or a dropout of 2 and fails (or silently does nothing) later; catch it here.
+        r, alpha, dropout = (self.options.get(k) for k in ("r", "lora_alpha", "lora_dropout"))
+        if not isinstance(r, int) or isinstance(r, bool) or r < 1:
+            raise ConfigError("strategy.r", r, "use a positive integer rank, e.g. 8.")
+        if not isinstance(alpha, (int, float)) or alpha <= 0:
+            raise ConfigError("strategy.lora_alpha", alpha, "use a positive number, e.g. 2*r.")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ConfigError("strategy.lora_dropout", dropout, "use a probability in [0, 1), e.g. 0.1.")
+
 
 @register_strategy
 class LoraStrategy(PeftStrategy):

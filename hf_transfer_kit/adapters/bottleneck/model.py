@@ -79,7 +79,7 @@ class BottleneckModel(BaseTuner):
         if peft_config.base_hidden_size is not None and peft_config.base_hidden_size != first_width:
             raise ConfigError("base_hidden_size", peft_config.base_hidden_size,
                               f"the adapter was built for hidden size {peft_config.base_hidden_size} but this "
-                              f"{model_config_type(model)} base model has hidden size {first_width} "
+                              f"{_model_type(model)} base model has hidden size {first_width} "
                               f"({next(iter(widths))}); load it onto the base model it was trained on "
                               f"({_trained_on(peft_config)}) or train a new adapter for this model.")
         peft_config.base_hidden_size = first_width
@@ -157,5 +157,5 @@ def _trained_on(peft_config: BottleneckConfig) -> str:
     return f"base_model_name_or_path={peft_config.base_model_name_or_path!r}"
 
 
-def model_config_type(model: nn.Module) -> str:
+def _model_type(model: nn.Module) -> str:
     return repr(getattr(getattr(model, "config", None), "model_type", type(model).__name__))

@@ -2,8 +2,8 @@
 
 PEFT's list-style ``target_modules`` match name *suffixes*, and in BERT ``output.dense`` is a suffix of
 both the FFN output (``layer.0.output.dense``) and the attention output (``layer.0.attention.output.dense``).
-So the defaults are regexes anchored at the transformer block (``...layer.<i>.``), which tell the two
-apart; they are written into the saved config, so a reloaded adapter targets exactly the same modules.
+So the defaults are regexes anchored at the transformer block (``...layer.<i>.`` or, as in ViT,
+``...layers.<i>.``), which tell the two apart; they are written into the saved config, so a reloaded adapter targets exactly the same modules.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ...errors import ConfigError
 
 @dataclass(frozen=True)
 class BlockLayout:
-    """Regexes for the sublayers of one transformer block, relative to the block (``...layer.<i>.``).
+    """Regexes for the sublayers of one transformer block, relative to the block (``...layer(s).<i>.``).
 
     ``attention_output`` and ``ffn_output`` name the ``nn.Linear`` whose output is the sublayer's output
     before the residual add, which is where Houlsby and Pfeiffer put the adapter. ``ffn_block`` names
@@ -59,4 +59,4 @@ def default_target_modules(model_type: str | None, placement: str) -> str:
         "pfeiffer": [layout.ffn_output],
         "parallel": [layout.ffn_block],
     }[placement]
-    return rf".*\.layer\.\d+\.(?:{'|'.join(sublayers)})"
+    return rf".*\.layers?\.\d+\.(?:{'|'.join(sublayers)})"
