@@ -29,6 +29,8 @@ def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
     if (out / "adapter_config.json").is_file():
         from peft import PeftModel
 
+        from . import adapters  # noqa: F401  (registers the bottleneck method so its adapters load)
+
         names = config.data.label_names or []
         base = AutoModelForSequenceClassification.from_pretrained(
             resolve_model_path(config.model.name_or_path), num_labels=len(names), id2label=dict(enumerate(names)),

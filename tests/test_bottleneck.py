@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from peft import AutoPeftModelForSequenceClassification, PeftModel, get_peft_model
 from torch import nn
@@ -145,7 +146,8 @@ def test_parallel_adapter_reads_ffn_input_and_adds_to_ffn_output() -> None:
 
 
 def test_save_and_reload_gives_identical_logits(tmp_path: Path) -> None:
-    model = get_peft_model(make_bert(), BottleneckConfig(task_type="SEQ_CLS", placement="houlsby")).eval()
+    config = BottleneckConfig(task_type="SEQ_CLS", placement="houlsby", scaling="learned")
+    model = get_peft_model(make_bert(), config).eval()
     perturb(model)
     expected = logits(model, text_batch())
     assert not torch.allclose(expected, logits(make_bert(), text_batch()))
@@ -157,7 +159,14 @@ def test_save_and_reload_gives_identical_logits(tmp_path: Path) -> None:
     assert saved["peft_type"] == "BOTTLENECK" and saved["base_hidden_size"] == HIDDEN
     assert saved["base_model_type"] == "bert"
 
+    saved_keys = safetensors.torch.load_file(tmp_path / "adapter_model.safetensors").keys()
+    assert all(".default." not in k for k in saved_keys), "the adapter name must not be saved"
+
     reloaded = PeftModel.from_pretrained(make_bert(), tmp_path).eval()
+    torch.testing.assert_close(logits(reloaded, text_batch()), expected, atol=1e-6, rtol=0)
+
+    reloaded.load_adapter(tmp_path, adapter_name="again")
+    reloaded.set_adapter("again")
     torch.testing.assert_close(logits(reloaded, text_batch()), expected, atol=1e-6, rtol=0)
 
 

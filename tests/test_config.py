@@ -54,7 +54,7 @@ def test_bad_keys_name_parameter_value_and_fix(raw: dict, param: str, hint: str)
 
 
 def test_overrides_switch_strategy_and_parse_numbers() -> None:
-    cfg = load_config(CONFIGS[0], ["strategy.name=lora", "strategy.r=4", "training.learning_rate=3e-4",
+    cfg = load_config(CONFIGS[0].with_name("minilm_full.yaml"), ["strategy.name=lora", "strategy.r=4", "training.learning_rate=3e-4",
                                    "data.max_length=64", "strategy.target_modules=[query,key]"])
     assert cfg.strategy.name == "lora"
     assert cfg.strategy.options["r"] == 4 and cfg.strategy.options["target_modules"] == ["query", "key"]

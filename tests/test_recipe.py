@@ -23,6 +23,8 @@ STRATEGY_CASES = {
     "lora": {"name": "lora", "r": 4},
     "ia3": {"name": "peft", "method": "ia3"},
     "loha": {"name": "peft", "method": "loha", "r": 2},
+    "adapter": {"name": "adapter", "reduction_factor": 8},
+    "adapter_parallel": {"name": "adapter", "placement": "parallel", "bottleneck_size": 4},
 }
 PROBE = ["football and the a of", "a computer in the it", "pasta with the on", "of to in is"]
 
@@ -47,7 +49,7 @@ def test_every_strategy_trains_saves_and_reloads_identically(tmp_path: Path, tin
     model, tokenizer, config = load_for_inference(out)
     assert config.data.label_names == ["food", "sports", "tech"]
     batch = tokenizer(PROBE, padding=True, return_tensors="pt")
-    trained = recipe.trainer.accelerator.unwrap_model(recipe.trainer.model).eval()
+    trained = recipe.trained_model().eval()
     with torch.inference_mode():
         torch.testing.assert_close(model(**batch).logits, trained(**batch).logits, rtol=1e-5, atol=1e-5)
     reloaded = classify(model, tokenizer, PROBE)

@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     result = recipe_for(config.task)(config).run()
     summary = {k: result.metrics["test"].get(k) for k in ("accuracy", "f1", "precision", "recall")}
     print(json.dumps({"output_dir": str(result.output_dir), "test": summary,
-                      "trainable_percent": round(result.parameters.percent, 4)}, indent=2))
+                      "trainable_percent": round(result.parameters.percent, 4)}))  # one line: easy to parse
     sys.stdout.flush()
     return 0

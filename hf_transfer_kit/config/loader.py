@@ -8,6 +8,7 @@ config class in the same breath as ``strategy.r=16``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import re
 import tempfile
@@ -121,6 +122,8 @@ def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
                 f"not a transformers.TrainingArguments field.{closest(key, fields)}",
             )
         default = fields[key].default
+        if value is False and isinstance(default, (str, enum.Enum)):
+            value = "no"  # YAML 1.1 reads `eval_strategy: no` as false; these fields mean the string "no"
         if isinstance(default, float) and isinstance(value, str):
             try:
                 value = float(value)

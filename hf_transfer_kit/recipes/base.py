@@ -181,6 +181,11 @@ class Recipe:
             raise
         return RunResult(out, metrics, self.parameters, list(self.trainer.state.log_history))
 
+    def trained_model(self) -> Any:
+        """The model being trained, without Accelerate's wrappers (incl. the mixed-precision forward), so it
+        computes exactly what the saved output will compute when reloaded."""
+        return self.trainer.accelerator.unwrap_model(self.trainer.model, keep_fp32_wrapper=False)
+
     def args_barrier(self) -> None:
         """Wait for every process before the main one publishes the output (no-op on one process)."""
         self.trainer.accelerator.wait_for_everyone()
@@ -196,8 +201,7 @@ class Recipe:
         from ..metrics import write_json
         from ..modelcard import write_model_card
 
-        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        self.strategy.save(model, directory)
+        self.strategy.save(self.trained_model(), directory)
         self.tokenizer.save_pretrained(str(directory))
         save_config(self.resolved_config(), directory)
         write_json(metrics, directory / "metrics.json")

@@ -89,5 +89,4 @@ class TextClassificationRecipe(Recipe):
         """Classify new texts with the model in memory (see :func:`hf_transfer_kit.load_for_inference`)."""
         from ..inference import classify
 
-        return classify(self.trainer.accelerator.unwrap_model(self.trainer.model), self.tokenizer, texts, text_pairs,
-                        max_length=self.config.data.max_length)
+        return classify(self.trained_model(), self.tokenizer, texts, text_pairs, max_length=self.config.data.max_length)

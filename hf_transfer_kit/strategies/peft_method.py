@@ -21,7 +21,8 @@ from .anatomy import head_module_names, linear_module_names
 from .base import Strategy, StrategyConfig, register_strategy
 
 # Fields PEFT fills itself or that the recipe owns.
-_RESERVED = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping"}
+_RESERVED = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping",
+             "base_model_type", "base_hidden_size"}
 
 
 def peft_config_class(method: str) -> type:
@@ -118,8 +119,13 @@ class PeftStrategy(Strategy):
         options = dict(cfg.options)
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if options.get("target_modules") == "auto":
-            mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_TARGET_MODULES_MAPPING", {})
-            options["target_modules"] = list(mapping[model_type]) if model_type in mapping else "all-linear"
+            # PEFT's own per-architecture table where it has one (all linear layers for architectures it lacks);
+            # a method without a table (our bottleneck adapters) detects targets itself from None.
+            mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_TARGET_MODULES_MAPPING", None)
+            if mapping is None:
+                options["target_modules"] = None
+            else:
+                options["target_modules"] = list(mapping[model_type]) if model_type in mapping else "all-linear"
             ff = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_FEEDFORWARD_MODULES_MAPPING", {})
             if "feedforward_modules" in fields and model_type in ff and options.get("feedforward_modules") is None:
                 options["feedforward_modules"] = list(ff[model_type])

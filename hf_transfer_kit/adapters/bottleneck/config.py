@@ -113,13 +113,14 @@ class BottleneckConfig(PeftConfig):
             raise ConfigError("scaling", self.scaling, "must be a positive number (e.g. 1.0) or 'learned'.")
 
     def _check_size(self) -> None:
+        """Exactly one way to size the adapter; the model-dependent part is :meth:`bottleneck_size_for`."""
         if self.bottleneck_size is not None and self.reduction_factor is not None:
             raise ConfigError("bottleneck_size", self.bottleneck_size,
                               f"set either bottleneck_size or reduction_factor (got {self.reduction_factor}), "
                               "not both.")
         if self.bottleneck_size is not None:
-            if isinstance(self.bottleneck_size, bool) or not isinstance(self.bottleneck_size, int) \
-                    or self.bottleneck_size < 1:
+            whole = isinstance(self.bottleneck_size, int) and not isinstance(self.bottleneck_size, bool)
+            if not whole or self.bottleneck_size < 1:
                 raise ConfigError("bottleneck_size", self.bottleneck_size,
                                   "must be a whole number of units >= 1, e.g. 64.")
             return

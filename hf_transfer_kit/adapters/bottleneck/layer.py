@@ -27,6 +27,10 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+#: Attribute holding the per-adapter-name modules; its name starts with ``BottleneckModel.prefix`` as PEFT expects.
+ADAPTER_DICT = "bottleneck_adapter"
+
+
 class BottleneckMergeError(PeftError, ValueError):
     """Raised on merge: a bottleneck adapter adds a non-linear layer, which no weight matrix can absorb."""
 
@@ -70,7 +74,7 @@ class BottleneckAdapter(nn.Module):
 class BottleneckLayer(nn.Module, BaseTunerLayer):
     """Holds one :class:`BottleneckAdapter` per adapter name around ``base_layer``; subclasses place them."""
 
-    adapter_layer_names = ("bottleneck_adapter",)
+    adapter_layer_names = (ADAPTER_DICT,)
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, features: int, bottleneck_size: int,
                  config: BottleneckConfig) -> None:
@@ -87,9 +91,10 @@ class BottleneckLayer(nn.Module, BaseTunerLayer):
         """Add adapter ``adapter_name``, on the device and dtype of the wrapped module."""
         adapter = BottleneckAdapter(self.features, bottleneck_size, config)
         reference = next(self.base_layer.parameters(), None)
-        on_meta = any(p.is_meta for p in adapter.parameters())  # low_cpu_mem_usage: weights come from the checkpoint
-        if reference is not None and not on_meta:
-            adapter.to(device=reference.device, dtype=reference.dtype)
+        # Under low_cpu_mem_usage the adapter is created on "meta" and filled from the checkpoint later.
+        if reference is not None and not any(p.is_meta for p in adapter.parameters()):
+            dtype = reference.dtype if reference.dtype.is_floating_point else None
+            adapter.to(device=reference.device, dtype=dtype)
         self.bottleneck_adapter[adapter_name] = adapter
         # Re-applying the active set leaves a newly added, inactive adapter frozen.
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
@@ -131,7 +136,7 @@ class ParallelBottleneckLayer(BottleneckLayer):
 
     * FFN blocks ``forward(x)`` returning the FFN output (ViT ``mlp``, DistilBERT ``ffn``): the adapter
       output is added to the result.
-    * BERT-style ``XOutput.forward(hidden_states, input_tensor)``, which compute
+    * BERT-style ``XOutput.forward(hidden_states, input_tensor)`` (called positionally), which compute
       ``LayerNorm(dense(hidden_states) + input_tensor)`` with ``input_tensor`` the FFN input: the adapter
       output is added to ``input_tensor``, which lands it on the FFN output before the residual LayerNorm.
 
@@ -141,7 +146,7 @@ class ParallelBottleneckLayer(BottleneckLayer):
     def __init__(self, base_layer: nn.Module, adapter_name: str, features: int, bottleneck_size: int,
                  config: BottleneckConfig) -> None:
         super().__init__(base_layer, adapter_name, features, bottleneck_size, config)
-        self.receives_ffn_input_as_residual = receives_ffn_input_as_residual(base_layer)
+        self.receives_ffn_input_as_residual = _receives_ffn_input_as_residual(base_layer)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         adapters = self.active_bottlenecks()
@@ -154,7 +159,7 @@ class ParallelBottleneckLayer(BottleneckLayer):
         return self.base_layer(x, *args, **kwargs) + sum(adapter(x) for adapter in adapters)
 
 
-def receives_ffn_input_as_residual(module: nn.Module) -> bool:
+def _receives_ffn_input_as_residual(module: nn.Module) -> bool:
     """True for BERT-style ``forward(hidden_states, input_tensor)`` output modules, False for ``forward(x)`` FFNs."""
     positional = [
         p for p in inspect.signature(module.forward).parameters.values()

@@ -16,7 +16,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from .config import BottleneckConfig
-from .layer import BottleneckLayer, ParallelBottleneckLayer, SequentialBottleneckLayer, merge_error
+from .layer import ADAPTER_DICT, BottleneckLayer, ParallelBottleneckLayer, SequentialBottleneckLayer, merge_error
 from .targets import default_target_modules
 
 
@@ -59,8 +59,7 @@ class BottleneckModel(BaseTuner):
         if saved_type is not None and saved_type != model_type:
             raise ConfigError("base_model_type", saved_type,
                               f"the adapter was built for a {saved_type!r} model but the base model is a "
-                              f"{model_type!r} model; load it onto the base model it was trained on "
-                              f"({_trained_on(peft_config)}) or train a new adapter for this model.")
+                              f"{model_type!r} model; {_fix_for_other_base(peft_config)}")
         if peft_config.target_modules is None:
             peft_config.target_modules = default_target_modules(model_type, peft_config.placement)
         peft_config.base_model_type = model_type
@@ -80,15 +79,15 @@ class BottleneckModel(BaseTuner):
             raise ConfigError("base_hidden_size", peft_config.base_hidden_size,
                               f"the adapter was built for hidden size {peft_config.base_hidden_size} but this "
                               f"{_model_type(model)} base model has hidden size {first_width} "
-                              f"({next(iter(widths))}); load it onto the base model it was trained on "
-                              f"({_trained_on(peft_config)}) or train a new adapter for this model.")
+                              f"({next(iter(widths))}); {_fix_for_other_base(peft_config)}")
         peft_config.base_hidden_size = first_width
         for width in set(widths.values()):
             peft_config.bottleneck_size_for(width)
 
     def _find_targets(self, peft_config: BottleneckConfig, model: nn.Module) -> dict[str, nn.Module]:
         """Modules matched by ``target_modules``, skipping the insides of existing tuner layers."""
-        inside_tuners = tuple(f"{name}." for name, module in model.named_modules() if isinstance(module, BaseTunerLayer))
+        inside_tuners = tuple(f"{name}." for name, module in model.named_modules()
+                              if isinstance(module, BaseTunerLayer))
         return {
             name: module for name, module in model.named_modules()
             if name and not name.startswith(inside_tuners) and self._check_target_module_exists(peft_config, name)
@@ -109,9 +108,18 @@ class BottleneckModel(BaseTuner):
         if isinstance(target, BottleneckLayer):
             target.update_layer(adapter_name, bottleneck_size, peft_config)
             return
-        layer_cls = _layer_class(peft_config.placement)
-        self._replace_module(parent, target_name, layer_cls(target, adapter_name, width, bottleneck_size, peft_config),
-                             target)
+        new_module = _layer_class(peft_config.placement)(target, adapter_name, width, bottleneck_size, peft_config)
+        self._replace_module(parent, target_name, new_module, target)
+
+    @classmethod
+    def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
+        """Drop the adapter name: ``...bottleneck_adapter.<name>.down.weight`` -> ``...bottleneck_adapter.down.weight``.
+
+        PEFT's default only drops the name when it is the second-to-last segment (as for LoRA's Linear),
+        but each adapter here is a small module, so the name sits deeper. Saving and loading both use this
+        mapping, which is what lets a checkpoint load under any adapter name.
+        """
+        return key.replace(f".{ADAPTER_DICT}.{adapter_name}.", f".{ADAPTER_DICT}.")
 
     def _replace_module(self, parent: nn.Module, child_name: str, new_module: nn.Module, child: nn.Module) -> None:
         """Swap ``child`` for ``new_module``.
@@ -153,8 +161,10 @@ def _module_overview(model: nn.Module) -> str:
     return ", ".join(sorted({re.sub(r"\.\d+(?=\.|$)", ".<i>", name) for name, _ in model.named_modules() if name}))
 
 
-def _trained_on(peft_config: BottleneckConfig) -> str:
-    return f"base_model_name_or_path={peft_config.base_model_name_or_path!r}"
+def _fix_for_other_base(peft_config: BottleneckConfig) -> str:
+    path = peft_config.base_model_name_or_path
+    trained_on = f" ({path})" if path else ""
+    return f"load it onto the base model it was trained on{trained_on}, or train a new adapter for this model."
 
 
 def _model_type(model: nn.Module) -> str:

@@ -2,8 +2,9 @@
 
 PEFT's list-style ``target_modules`` match name *suffixes*, and in BERT ``output.dense`` is a suffix of
 both the FFN output (``layer.0.output.dense``) and the attention output (``layer.0.attention.output.dense``).
-So the defaults are regexes anchored at the transformer block (``...layer.<i>.`` or, as in ViT,
-``...layers.<i>.``), which tell the two apart; they are written into the saved config, so a reloaded adapter targets exactly the same modules.
+So the defaults are regexes anchored at the transformer block (``...layer.<i>.``, or ``...layers.<i>.``
+as in ViT), which tell the two apart. They are written into the saved config, so a reloaded adapter
+targets exactly the same modules.
 """
 
 from __future__ import annotations
