@@ -15,7 +15,7 @@ from hf_transfer_kit import TextClassificationRecipe, load_for_inference
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = ROOT / "recipes" / "configs" / "nlp"
-QUICK = ["data.max_train_samples=96", "data.max_eval_samples=40", "data.max_length=64", "training.max_steps=12",
+QUICK = ["data.max_train_samples=192", "data.max_eval_samples=40", "data.max_length=64", "training.max_steps=24",
          "training.per_device_train_batch_size=8", "training.eval_strategy=no", "training.logging_steps=4",
          "training.disable_tqdm=true"]
 

@@ -134,3 +134,12 @@ def test_existing_output_dir_is_refused_then_replaced_with_overwrite(tmp_path: P
     cfg.overwrite_output_dir = True
     TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
     assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_same_seed_gives_same_metrics_twice(tmp_path: Path, tiny_model_dir: str) -> None:
+    runs = []
+    for i in range(2):
+        cfg = tiny_config(tmp_path / str(i), tiny_model_dir, STRATEGY_CASES["lora"])
+        runs.append(TextClassificationRecipe(cfg, train_dataset=toy_dataset(24), test_dataset=toy_dataset(9, 1)).run())
+    assert runs[0].metrics["baselines"] == runs[1].metrics["baselines"]
+    assert runs[0].metrics["test"]["loss"] == runs[1].metrics["test"]["loss"]

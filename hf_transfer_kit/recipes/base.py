@@ -132,6 +132,9 @@ class Recipe:
             self.tokenizer = self.load_preprocessor(model_path)
             self.datasets = self.preprocess(self.splits)
         self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
+        from transformers import set_seed
+
+        set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
         self.model = self.strategy.apply(self.load_model(model_path, self.label_names))
         self.parameters = parameter_report(self.model)
         logger.info("strategy %s: %s", cfg.strategy.name, self.parameters.summary())
