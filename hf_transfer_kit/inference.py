@@ -17,31 +17,31 @@ from .errors import ConfigError
 
 
 def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
-    """Return ``(model, tokenizer, config)`` for a directory written by ``Recipe.run``; model in eval mode."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Return ``(model, preprocessor, config)`` for a directory written by ``Recipe.run``; model in eval mode.
+
+    The task recipe named in the saved config knows its model class and preprocessor, so this works for
+    every task; adapters are attached to the base model the config names.
+    """
+    from .recipes import recipe_for
 
     out = Path(output_dir)
     if not (out / CONFIG_FILENAME).is_file():
         raise ConfigError("output_dir", str(out), f"has no {CONFIG_FILENAME}; point at a directory written by "
                           "`hf-transfer-kit train`.")
     config = load_config(out / CONFIG_FILENAME)
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    recipe_cls = recipe_for(config.task)
+    preprocessor = recipe_cls.load_saved_preprocessor(str(out))
     if (out / "adapter_config.json").is_file():
         from peft import PeftModel
 
         from . import adapters  # noqa: F401  (registers the bottleneck method so its adapters load)
 
-        names = config.data.label_names or []
-        base = AutoModelForSequenceClassification.from_pretrained(
-            resolve_model_path(config.model.name_or_path), num_labels=len(names), id2label=dict(enumerate(names)),
-            label2id={n: i for i, n in enumerate(names)}, revision=config.model.revision,
-            trust_remote_code=config.model.trust_remote_code)
-        if base.config.pad_token_id is None:
-            base.config.pad_token_id = tokenizer.pad_token_id
+        base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path), config.data.label_names or [],
+                                      config.model, preprocessor)
         model = PeftModel.from_pretrained(base, str(out))
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(str(out))
-    return model.eval(), tokenizer, config
+        model = recipe_cls.load_saved_model(str(out))
+    return model.eval(), preprocessor, config
 
 
 @torch.inference_mode()

@@ -82,10 +82,25 @@ class Recipe:
         raise NotImplementedError
 
     def load_preprocessor(self, model_path: str) -> Any:
+        """Tokenizer / image processor for ``model_path`` (also used to reload a saved run's copy)."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
+        """The pretrained backbone with a new head for ``label_names``; shared by training and adapter reloading."""
+        raise NotImplementedError
+
+    @classmethod
+    def load_saved_model(cls, directory: str) -> Any:
+        """A saved full / partial fine-tune (a standalone transformers model)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load_saved_preprocessor(cls, directory: str) -> Any:
         raise NotImplementedError
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
-        raise NotImplementedError
+        return self.build_model(model_path, label_names, self.config.model, self.tokenizer)
 
     def preprocess(self, splits: Any) -> Any:
         raise NotImplementedError

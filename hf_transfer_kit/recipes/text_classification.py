@@ -36,17 +36,29 @@ class TextClassificationRecipe(Recipe):
             tokenizer.pad_token = tokenizer.eos_token  # decoder-only models ship without a pad token
         return tokenizer
 
-    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+    @classmethod
+    def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
         from transformers import AutoModelForSequenceClassification
 
-        cfg = self.config.model
         model = AutoModelForSequenceClassification.from_pretrained(
             model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
-            revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
+            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code)
         if model.config.pad_token_id is None:
-            model.config.pad_token_id = self.tokenizer.pad_token_id
+            model.config.pad_token_id = preprocessor.pad_token_id
         return model
+
+    @classmethod
+    def load_saved_model(cls, directory: str) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(directory)
+
+    @classmethod
+    def load_saved_preprocessor(cls, directory: str) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(directory)
 
     def preprocess(self, splits: Any) -> Any:
         data = self.config.data
