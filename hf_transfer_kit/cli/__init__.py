@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..errors import ConfigError
-from . import demo, evaluate, predict, train
+from . import card, demo, evaluate, predict, push, train
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "demo": demo}
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "demo": demo, "card": card, "push": push}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,8 @@ import json
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("evaluate", help="evaluate a saved run", description=__doc__)
     parser.add_argument("output_dir", help="directory written by `hf-transfer-kit train`")
-    parser.add_argument("--file", help="csv/json/jsonl/parquet to score instead of the run's own test split")
+    parser.add_argument("--file", help="csv/json/jsonl/parquet (or, for an image run, an image folder) to score "
+                        "instead of the run's own test split")
     parser.add_argument("--max-samples", type=int, default=None, help="score at most this many examples")
 
 
@@ -23,21 +24,36 @@ def run(args: argparse.Namespace) -> int:
 
     model, tokenizer, config = load_for_inference(args.output_dir)
     data = config.data
+    images = config.task == "image-classification"
     if args.file:
         data.train_file, data.test_file, data.validation_file, data.dataset = args.file, None, None, None
         data.test_size = 0.0
+        data.validation_split = data.train_split  # score every example: carve no validation split out of the file
+        if images:
+            data.train_file, data.image_folder = None, args.file
     data.max_eval_samples = args.max_samples or data.max_eval_samples
-    splits, names = prepare_splits(data, seed=config.training.get("seed", 42), num_labels=len(data.label_names or [])
-                                   or None)
+    seed, num_labels = config.training.get("seed", 42), len(data.label_names or []) or None
+    if images:
+        from ..data.image import prepare_image_splits
+
+        splits, names, _ = prepare_image_splits(data, seed=seed, num_labels=num_labels)
+    else:
+        splits, names = prepare_splits(data, seed=seed, num_labels=num_labels)
     split = splits["train"] if args.file else splits["test"]
     if args.file and args.max_samples:
         split = split.select(range(min(args.max_samples, len(split))))
     import torch
 
+    from ..vision.transforms import ImageTransform
+
     logits = []
+    transform = ImageTransform(tokenizer, data.image_column, train=False, image_size=data.image_size) if images else None
     with torch.inference_mode():
         for i in range(0, len(split), 64):
             rows = split[i:i + 64]
+            if transform is not None:
+                logits.append(model(pixel_values=transform.images(rows[data.image_column])).logits.float().numpy())
+                continue
             pair = rows[data.text_pair_column] if data.text_pair_column else None
             batch = tokenizer(rows[data.text_column], pair, truncation=True, max_length=data.max_length, padding=True,
                               return_tensors="pt")

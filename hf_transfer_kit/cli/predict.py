@@ -1,4 +1,4 @@
-"""``hf-transfer-kit predict OUTPUT_DIR TEXT...``: classify new text with a saved run (model or adapter)."""
+"""``hf-transfer-kit predict OUTPUT_DIR INPUT...``: classify new texts (or image files) with a saved run (model or adapter)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("predict", help="classify text with a saved run", description=__doc__)
+    parser = sub.add_parser("predict", help="classify texts or images with a saved run", description=__doc__)
     parser.add_argument("output_dir", help="directory written by `hf-transfer-kit train`")
-    parser.add_argument("texts", nargs="*", help="texts to classify (or use --file / standard input)")
-    parser.add_argument("--file", help="a text file with one input per line")
+    parser.add_argument("texts", nargs="*", help="texts to classify, or image file paths for an image-classification "
+                        "run (or use --file / standard input)")
+    parser.add_argument("--file", help="a text file with one input (text or image path) per line")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +28,12 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         raise ConfigError("texts", texts, "give texts as arguments, with --file, or on standard input.")
     model, tokenizer, config = load_for_inference(args.output_dir)
+    if config.task == "image-classification":
+        from ..inference import classify_images
+
+        for path, result in zip(texts, classify_images(model, tokenizer, texts, image_size=config.data.image_size)):
+            print(json.dumps({"image": path, **result}))
+        return 0
     for text, result in zip(texts, classify(model, tokenizer, texts, max_length=config.data.max_length)):
         print(json.dumps({"text": text[:80], **result}))
     return 0

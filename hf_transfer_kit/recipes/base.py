@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import re
 import time
@@ -27,10 +26,9 @@ from .. import outputs
 from ..assets import resolve_model_path
 from ..config import RecipeConfig, load_config, save_config
 from ..errors import ConfigError
-from ..hardware import bf16_native
+from ..launch import resolve_training_kwargs
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
 
-logger = logging.getLogger("hf_transfer_kit")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -62,6 +60,10 @@ class Recipe:
     task: ClassVar[str]
     #: PEFT task type for adapters on this task's models (None where PEFT has none).
     peft_task_type: ClassVar[Optional[str]] = None
+    #: True when the model's loss is a mean over examples that ignores ``num_items_in_batch`` (classification).
+    #: Trainer otherwise multiplies the loss by the number of processes (token-averaging across devices),
+    #: which doubles the effective learning rate of a 2-process classification run.
+    per_example_mean_loss: ClassVar[bool] = True
 
     def __init__(self, config: Optional[RecipeConfig] = None, *, train_dataset: Any = None, eval_dataset: Any = None,
                  test_dataset: Any = None, callbacks: Sequence[Any] = ()) -> None:
@@ -123,13 +125,8 @@ class Recipe:
     def training_arguments(self, output_dir: Path) -> Any:
         from transformers import TrainingArguments
 
-        import torch
-
-        kwargs = dict(self.config.training)
-        if kwargs.get("bf16") == "auto":
-            kwargs["bf16"] = bf16_native()
-            if kwargs["bf16"] and not torch.cuda.is_available():
-                kwargs["use_cpu"] = True  # Trainer only enables CPU autocast when told it runs on the CPU
+        cfg = self.config
+        kwargs = resolve_training_kwargs(cfg.training, cfg.strategy.name, cfg.global_batch_size)
         try:
             return TrainingArguments(output_dir=str(output_dir), **kwargs)
         except (TypeError, ValueError) as err:
@@ -140,6 +137,10 @@ class Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""
         cfg = self.config
         outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir)
+        if cfg.hub.push_to_hub:
+            from ..hub import require_token
+
+            require_token()  # a push that cannot happen must fail now, not after hours of training
         model_path = check_model_source(cfg.model.name_or_path)
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
         with self.args.main_process_first(desc="load and preprocess data"):
@@ -150,20 +151,28 @@ class Recipe:
         from transformers import set_seed
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
-        self.model = self.strategy.apply(self.load_model(model_path, self.label_names))
+        model = self.load_model(model_path, self.label_names)
+        if self.args.gradient_checkpointing:
+            # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant
+            # checkpointing would then drop every gradient: make the embedding output require grad.
+            model.enable_input_require_grads()
+        self.model = self.strategy.apply(model)
         self.parameters = parameter_report(self.model)
-        logger.info("strategy %s: %s", cfg.strategy.name, self.parameters.summary())
-        print(f"[hf_transfer_kit] strategy={cfg.strategy.name} {self.parameters.summary()}", flush=True)
+        if self.args.process_index == 0:  # one line per run, not per rank
+            print(f"[hf_transfer_kit] strategy={cfg.strategy.name} {self.parameters.summary()}", flush=True)
         self.trainer = self.build_trainer()
         return self
 
     def build_trainer(self) -> Any:
         from transformers import Trainer
 
-        return Trainer(model=self.model, args=self.args, train_dataset=self.datasets["train"],
-                       eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
-                       data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
-                       callbacks=self.callbacks)
+        trainer = Trainer(model=self.model, args=self.args, train_dataset=self.datasets["train"],
+                          eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
+                          data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
+                          callbacks=self.callbacks)
+        if self.per_example_mean_loss:
+            trainer.model_accepts_loss_kwargs = False
+        return trainer
 
     def train(self) -> Any:
         if self.trainer is None:
@@ -186,9 +195,11 @@ class Recipe:
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
+            from ..modelcard import environment
+
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
                        "test": self.evaluate("test"), "baselines": base,
-                       "parameters": self.parameters.to_dict()}
+                       "parameters": self.parameters.to_dict(), "environment": environment()}
             if self.args.should_save:
                 self.save(staging, metrics)
             self.args_barrier()
@@ -197,6 +208,10 @@ class Recipe:
             if self.args.should_save:
                 outputs.abort(staging)
             raise
+        if self.config.hub.push_to_hub and self.args.should_save:
+            from ..hub import push_output
+
+            push_output(out, self.config.hub)  # after the commit: a failed push leaves the local run complete
         return RunResult(out, metrics, self.parameters, list(self.trainer.state.log_history))
 
     def trained_model(self) -> Any:

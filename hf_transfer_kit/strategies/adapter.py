@@ -23,6 +23,12 @@ class AdapterStrategyConfig(PeftStrategyConfig):
     default_options: ClassVar[dict[str, Any]] = {"placement": "houlsby", "reduction_factor": 16}
 
     @classmethod
+    def field_help(cls) -> list[tuple[str, Any, str]]:
+        import hf_transfer_kit.adapters  # noqa: F401  (registers the method with PEFT)
+
+        return super().field_help()
+
+    @classmethod
     def from_dict(cls, raw: Any) -> PeftStrategyConfig:
         import hf_transfer_kit.adapters  # noqa: F401  (registers the method with PEFT)
 

@@ -1,7 +1,8 @@
 """Find the parts of a transformers model that strategies talk about: head, embeddings, layers.
 
 Why not hard-code names per architecture: ``base_model_prefix`` and the encoder's ``ModuleList``
-are conventions every transformers model follows, so one rule covers BERT, RoBERTa, ViT, Llama...
+are conventions every transformers model follows, so one rule covers BERT, RoBERTa, ViT, Llama,
+and the staged CNNs / hierarchical ViTs (ResNet, ConvNeXt, Swin: ``encoder.stages`` / ``encoder.layers``).
 """
 
 from __future__ import annotations
@@ -26,17 +27,25 @@ def embedding_module_names(model: nn.Module) -> list[str]:
     prefix = getattr(model, "base_model_prefix", "")
     backbone = base_model(model)
     dotted = f"{prefix}." if backbone is not model else ""
-    if isinstance(getattr(backbone, "embeddings", None), nn.Module):
-        return [f"{dotted}embeddings"]
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    for stem in ("embeddings", "embedder"):  # ``embedder``: the stem of ResNet / RegNet-style CNNs
+        if isinstance(getattr(backbone, stem, None), nn.Module):
+            return [f"{dotted}{stem}"]
+    try:
+        emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    except NotImplementedError:  # vision models without token embeddings
+        emb = None
     return [name for name, module in model.named_modules() if emb is not None and module is emb]
 
 
 def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The longest ``ModuleList`` inside the backbone: the transformer blocks, bottom first."""
+    """The outermost non-empty ``ModuleList`` outside the head (the longest among equally shallow ones): the
+    transformer blocks, or the stages of a staged CNN / Swin rather than the blocks inside one stage; bottom first."""
+    heads = tuple(head_module_names(model))
     best: tuple[str, nn.ModuleList] | None = None
     for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best[1])):
+        if not isinstance(module, nn.ModuleList) or len(module) == 0 or (heads and name.startswith(heads)):
+            continue
+        if best is None or (name.count("."), -len(module)) < (best[0].count("."), -len(best[1])):
             best = (name, module)
     if best is None:
         raise ValueError(f"{type(model).__name__} has no ModuleList of layers; freeze by name or pattern instead.")
@@ -48,3 +57,58 @@ def linear_module_names(model: nn.Module) -> list[str]:
     heads = tuple(head_module_names(model))
     return [name for name, m in model.named_modules()
             if isinstance(m, nn.Linear) and not name.startswith(heads)]
+
+
+def pointwise_conv_names(model: nn.Module) -> list[str]:
+    """Names of the 1x1, ungrouped ``nn.Conv2d`` in the backbone: a CNN's channel-mixing layers (its "linear" layers)."""
+    heads = tuple(head_module_names(model))
+    return [name for name, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1 and not name.startswith(heads)]
+
+
+#: Attention projection pairs adapters target by default, as PEFT's own per-architecture tables do.
+ATTENTION_PROJECTIONS = (("q_proj", "v_proj"), ("query", "value"))
+
+
+def default_target_modules(model: nn.Module) -> list[str]:
+    """Adapter targets for an architecture PEFT's tables lack.
+
+    Attention query/value projections where the backbone has them (ViT, DeiT, Swin, DINOv2...); else the
+    channel-mixing layers: 1x1 convolutions and linear layers (ResNet, EfficientNet; ConvNeXt's pointwise
+    layers are ``nn.Linear``) -- never the head, which is trained whole. Leaf names are used where they are
+    unambiguous (``expand_conv``), full module names where a leaf name also covers other layers (ResNet's
+    ``convolution`` is 1x1 and 3x3). Why not PEFT's "all-linear": without a task type it keeps the head.
+    """
+    linear = linear_module_names(model)
+    leaves = {name.rsplit(".", 1)[-1] for name in linear}
+    for pair in ATTENTION_PROJECTIONS:
+        if set(pair) <= leaves:
+            return list(pair)
+    targets = pointwise_conv_names(model) + linear
+    if not targets:
+        raise ValueError(f"{type(model).__name__} has no linear or 1x1 convolution layers to adapt; set "
+                         "strategy.target_modules explicitly.")
+    chosen = set(targets)
+    by_leaf: dict[str, list[str]] = {}
+    for name, _ in model.named_modules():
+        by_leaf.setdefault(name.rsplit(".", 1)[-1], []).append(name)
+    out: list[str] = []
+    for name in targets:
+        leaf = name.rsplit(".", 1)[-1]
+        entry = leaf if all(n in chosen for n in by_leaf[leaf]) else name
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def running_stat_module_names(model: nn.Module) -> list[str]:
+    """Leaf names of the backbone's batch-norm layers that track running statistics (``expand_bn``, ResNet's
+    ``normalization``...).
+
+    Why adapters need them: a train-mode forward updates those statistics even when every weight is frozen,
+    so an adapter saved without them would reload onto the old statistics and predict differently.
+    """
+    heads = tuple(head_module_names(model))
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats and not (heads and name.startswith(heads))]
+    return sorted({name.rsplit(".", 1)[-1] for name in names})

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Optional
 from torch import nn
 
 from ..errors import ConfigError, closest
-from .anatomy import head_module_names, linear_module_names
+from .anatomy import default_target_modules, head_module_names, linear_module_names, running_stat_module_names
 from .base import Strategy, StrategyConfig, register_strategy
 
 # Fields PEFT fills itself or that the recipe owns.
@@ -119,21 +119,25 @@ class PeftStrategy(Strategy):
         options = dict(cfg.options)
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if options.get("target_modules") == "auto":
-            # PEFT's own per-architecture table where it has one (all linear layers for architectures it lacks);
-            # a method without a table (our bottleneck adapters) detects targets itself from None.
+            # PEFT's own per-architecture table where it has one, else ours (attention projections, a CNN's
+            # 1x1 convolutions, or all linear layers: see anatomy.default_target_modules); a method without a
+            # table (our bottleneck adapters) detects targets itself from None.
             mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_TARGET_MODULES_MAPPING", None)
             if mapping is None:
                 options["target_modules"] = None
             else:
-                options["target_modules"] = list(mapping[model_type]) if model_type in mapping else "all-linear"
+                options["target_modules"] = (list(mapping[model_type]) if model_type in mapping
+                                             else default_target_modules(model))
             ff = getattr(constants, f"TRANSFORMERS_MODELS_TO_{method}_FEEDFORWARD_MODULES_MAPPING", {})
-            if "feedforward_modules" in fields and model_type in ff and options.get("feedforward_modules") is None:
-                options["feedforward_modules"] = list(ff[model_type])
+            if "feedforward_modules" in fields and options.get("feedforward_modules") is None:
+                # IA3 needs the list (it scales a feed-forward layer's input, others' output); none where unknown
+                options["feedforward_modules"] = list(ff[model_type]) if model_type in ff else []
         targets = options.get("target_modules")
         if isinstance(targets, (list, tuple)):
             _check_targets(model, list(targets))
         if "modules_to_save" in fields and not options.get("modules_to_save"):
-            options["modules_to_save"] = head_module_names(model) or None
+            # the head learns in full; batch norms (CNNs) adapt their statistics and affine terms and are saved too
+            options["modules_to_save"] = head_module_names(model) + running_stat_module_names(model) or None
         return options
 
     def apply(self, model: nn.Module) -> nn.Module:
