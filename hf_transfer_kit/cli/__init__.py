@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..errors import ConfigError
-from . import card, demo, evaluate, predict, push, train
+from . import card, demo, evaluate, export, predict, push, train
 
-COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "demo": demo, "card": card, "push": push}
+COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export, "demo": demo, "card": card,
+            "push": push}
 
 
 def build_parser() -> argparse.ArgumentParser:

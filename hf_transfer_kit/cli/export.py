@@ -1,0 +1,91 @@
+"""``hf-transfer-kit export OUTPUT_DIR DEST [--merge]``: a standalone copy of a trained run.
+
+- full / partial fine-tunes are already standalone: they are copied.
+- LoRA-family adapters with ``--merge`` are folded into the base weights (``merge_and_unload``): DEST is a
+  plain transformers model that ``pipeline`` / ``AutoModelFor...`` load with no PEFT installed.
+- without ``--merge`` an adapter is exported unmerged: the adapter plus a copy of its base model in
+  ``DEST/base_model``, so it loads anywhere, offline, with ``PeftModel`` / ``AutoPeftModel...``.
+Bottleneck adapters and prompt-style methods add layers or tokens that no weight can absorb; ``--merge``
+refuses them before any work and points at the unmerged export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+#: PEFT types whose trained parameters are extra layers or virtual tokens, not weight deltas.
+NOT_MERGEABLE = {"BOTTLENECK", "PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("export", help="write a standalone copy of a run (merge LoRA into the weights)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("output_dir", help="directory written by `hf-transfer-kit train`")
+    parser.add_argument("dest", help="where to write the export")
+    parser.add_argument("--merge", action="store_true", help="fold a LoRA-family adapter into the base weights")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
+
+
+def export(output_dir: str | Path, dest: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
+    """Write the export atomically (staged, then renamed) and return its path."""
+    from .. import outputs
+    from ..config import CONFIG_FILENAME, load_config, save_config
+    from ..errors import ConfigError
+    from ..inference import load_for_inference
+
+    src = Path(output_dir)
+    if not (src / CONFIG_FILENAME).is_file():
+        raise ConfigError("output_dir", str(src), "is not a run directory; point at one written by `hf-transfer-kit train`.")
+    outputs.check_output_dir(dest, overwrite)
+    adapter_file = src / "adapter_config.json"
+    peft_type = json.loads(adapter_file.read_text()).get("peft_type") if adapter_file.is_file() else None
+    if merge and peft_type in NOT_MERGEABLE:
+        raise ConfigError("--merge", True, f"{peft_type.lower()} adapters add layers (or tokens) that cannot be folded "
+                          "into the base weights; run `hf-transfer-kit export OUTPUT_DIR DEST` without --merge for "
+                          "the unmerged export (adapter + base model, loadable with PeftModel).")
+
+    staging = outputs.begin(dest)
+    try:
+        if peft_type is None:  # already a standalone transformers model
+            shutil.rmtree(staging)
+            shutil.copytree(src, staging)
+        else:
+            model, preprocessor, config = load_for_inference(src)
+            if merge:
+                model.merge_and_unload().save_pretrained(str(staging))
+                preprocessor.save_pretrained(str(staging))
+                save_config(config, staging)
+                (staging / "README.md").write_text((src / "README.md").read_text() if (src / "README.md").exists() else "")
+            else:
+                from ..assets import resolve_model_path
+                from ..recipes import recipe_for
+
+                # The base with the run's label config, un-adapted: a fresh build, since `model` holds the adapter.
+                base_dir = staging / "base_model"
+                recipe_cls = recipe_for(config.task)
+                base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path), config.data.label_names or [],
+                                              config.model, preprocessor)
+                base.save_pretrained(str(base_dir))
+                preprocessor.save_pretrained(str(base_dir))
+                for item in src.iterdir():
+                    if item.is_file():
+                        shutil.copy2(item, staging / item.name)
+                final_base = Path(dest).resolve() / "base_model"
+                adapter_config = json.loads((staging / "adapter_config.json").read_text())
+                adapter_config["base_model_name_or_path"] = str(final_base)
+                (staging / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
+                config.model.name_or_path = str(final_base)
+                save_config(config, staging)
+        return outputs.commit(staging, dest)
+    except BaseException:
+        outputs.abort(staging)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    out = export(args.output_dir, args.dest, merge=args.merge, overwrite=args.overwrite)
+    print(json.dumps({"export": str(out), "merged": bool(args.merge)}))
+    return 0
