@@ -36,7 +36,8 @@ def no_dropout_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict, per_device: int) -> Path:
+def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict, per_device: int,
+           **training: object) -> Path:
     data = tmp / "train.jsonl"
     if not data.exists():
         toy_dataset(64).to_json(str(data))
@@ -48,7 +49,7 @@ def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict,
             "strategy": strategy,
             "training": {"max_steps": 4, "per_device_train_batch_size": per_device, "learning_rate": 0.05,
                          "optim": "sgd", "logging_steps": 1, "eval_strategy": "no", "bf16": False, "use_cpu": True,
-                         "disable_tqdm": True, "dataloader_num_workers": 0}}
+                         "disable_tqdm": True, "dataloader_num_workers": 0, **training}}
     if processes > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                "--master_port", str(29500 + os.getpid() % 1000), str(WORKER), json.dumps(spec)]
@@ -61,10 +62,22 @@ def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict,
     return dump
 
 
-@pytest.mark.parametrize("strategy", [{"name": "full"}, {"name": "lora", "r": 4, "lora_dropout": 0.0}],
-                         ids=["full", "lora"])
-def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, strategy: dict) -> None:
-    two = launch(tmp_path, "ddp", 2, no_dropout_model, strategy, per_device=4)
+ZERO2 = {"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto", "train_batch_size": "auto",
+         "gradient_clipping": "auto", "zero_optimization": {"stage": 2}}
+CASES = {
+    "full": ({"name": "full"}, {}),
+    "lora": ({"name": "lora", "r": 4, "lora_dropout": 0.0}, {}),
+    # DeepSpeed ZeRO-2 (optimizer state + gradients sharded) on its CPU accelerator; skipped where not installed.
+    "deepspeed_zero2": ({"name": "full"}, {"deepspeed": ZERO2}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, case: str) -> None:
+    strategy, extra = CASES[case]
+    if "deepspeed" in extra:
+        pytest.importorskip("deepspeed")
+    two = launch(tmp_path, "ddp", 2, no_dropout_model, strategy, per_device=4, **extra)
     one = launch(tmp_path, "single", 1, no_dropout_model, strategy, per_device=8)
 
     ranks = [json.loads((two / f"rank{r}.json").read_text()) for r in (0, 1)]

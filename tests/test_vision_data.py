@@ -157,8 +157,8 @@ def expect_config_error(tmp_path: Path, cfg, param: str, fragment: str, **datase
     return err.value
 
 
-def test_bad_inputs_fail_before_training_with_the_setting_named(tmp_path: Path, vision_models: dict[str, str],  # noqa: F811
-                                                                tiny_model_dir: str) -> None:
+def test_bad_inputs_fail_before_training_with_the_setting_named(
+        tmp_path: Path, vision_models: dict[str, str], tiny_model_dir: str) -> None:  # noqa: F811
     models = vision_models
     one_class = make_folder(tmp_path / "one", ["cats"])
     expect_config_error(tmp_path, vision_config(tmp_path, models["vit"], data={"image_folder": str(one_class)}),

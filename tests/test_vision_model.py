@@ -25,7 +25,8 @@ TINY = dict(stem_channels=8, hidden_sizes=[8, 16, 24], depths=[1, 2, 1], kernel_
 def test_tiny_model_any_size_and_save_load_roundtrip(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = EfficientNetLiteForImageClassification(EfficientNetLiteConfig(**TINY)).eval()
-    assert isinstance(model.efficientnet_lite, EfficientNetLiteModel) and len(model.efficientnet_lite.encoder.blocks) == 4
+    assert isinstance(model.efficientnet_lite, EfficientNetLiteModel)
+    assert len(model.efficientnet_lite.encoder.blocks) == 4
     assert all(type(m) is torch.nn.Conv2d for n, m in model.named_modules() if "conv" in n.split(".")[-1])
     for size in (17, 32, 45):  # TF "SAME" padding is computed per input, so odd sizes work
         out = model(pixel_values=torch.randn(2, 3, size, size), labels=torch.tensor([0, 2]), output_hidden_states=True)

@@ -1,4 +1,4 @@
-"""``hf-transfer-kit predict OUTPUT_DIR INPUT...``: classify new texts (or image files) with a saved run (model or adapter)."""
+"""``hf-transfer-kit predict OUTPUT_DIR INPUT...``: classify new texts or image files with a saved run."""
 
 from __future__ import annotations
 

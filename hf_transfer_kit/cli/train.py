@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, overrides_from(args))
     result = recipe_for(config.task)(config).run()
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate: one summary per run, from rank 0
+        return 0
     summary = {k: result.metrics["test"].get(k) for k in ("accuracy", "f1", "precision", "recall")}
     print(json.dumps({"output_dir": str(result.output_dir), "test": summary,
                       "trainable_percent": round(result.parameters.percent, 4)}))  # one line: easy to parse

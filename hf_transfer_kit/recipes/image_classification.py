@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import vision  # noqa: F401  (registers the kit's vision models with the Auto classes)
 from ..data.image import prepare_image_splits
 from ..errors import ConfigError
-from ..vision.transforms import Augmentation, ImageTransform, collate
 from .base import Recipe
 from .text_classification import TextClassificationRecipe
 
@@ -21,6 +19,8 @@ from .text_classification import TextClassificationRecipe
 def check_image_classifier(model_path: str, model_config: Any) -> Any:
     """Load the checkpoint's config and make sure an image-classification head can be put on it."""
     from transformers import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING, AutoConfig
+
+    from .. import vision  # noqa: F401  (registers the kit's vision models with the Auto classes)
 
     try:
         config = AutoConfig.from_pretrained(model_path, revision=model_config.revision,
@@ -72,7 +72,10 @@ class ImageClassificationRecipe(Recipe):
                               f"could not load an image processor ({err}); the checkpoint needs a "
                               "preprocessor_config.json.") from err
 
-    def transforms(self, train: bool) -> ImageTransform:
+    def transforms(self, train: bool) -> Any:
+        """The ``with_transform`` callable for a split (:class:`~hf_transfer_kit.vision.transforms.ImageTransform`)."""
+        from ..vision.transforms import Augmentation, ImageTransform
+
         data = self.config.data
         aug = Augmentation(crop_scale=tuple(data.crop_scale), horizontal_flip=data.horizontal_flip,
                            color_jitter=data.color_jitter) if data.augment else None
@@ -88,6 +91,8 @@ class ImageClassificationRecipe(Recipe):
                             for split, ds in splits.items()})
 
     def data_collator(self) -> Any:
+        from ..vision.transforms import collate
+
         return collate
 
     # ---- model --------------------------------------------------------------------------------
@@ -105,6 +110,8 @@ class ImageClassificationRecipe(Recipe):
         """Build the model, then push one real validation batch through it: a size the model cannot take
         (a ViT at another ``data.image_size``) fails here, before training, with the setting to change."""
         import torch
+
+        from ..vision.transforms import collate
 
         model = super().load_model(model_path, label_names)
         batch = collate([self.datasets["validation"][i] for i in range(min(2, len(self.datasets["validation"])))])
@@ -128,6 +135,8 @@ class ImageClassificationRecipe(Recipe):
     @classmethod
     def load_saved_model(cls, directory: str) -> Any:
         from transformers import AutoModelForImageClassification
+
+        from .. import vision  # noqa: F401  (a fine-tuned builtin model is of a registered architecture)
 
         return AutoModelForImageClassification.from_pretrained(directory)
 

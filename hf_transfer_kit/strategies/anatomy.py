@@ -60,7 +60,7 @@ def linear_module_names(model: nn.Module) -> list[str]:
 
 
 def pointwise_conv_names(model: nn.Module) -> list[str]:
-    """Names of the 1x1, ungrouped ``nn.Conv2d`` in the backbone: a CNN's channel-mixing layers (its "linear" layers)."""
+    """Names of the 1x1, ungrouped ``nn.Conv2d`` in the backbone: a CNN's channel-mixing ("linear") layers."""
     heads = tuple(head_module_names(model))
     return [name for name, m in model.named_modules()
             if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1 and not name.startswith(heads)]
