@@ -35,3 +35,7 @@ def closest(name: str, choices: Iterable[str]) -> str:
     """Return a " Did you mean 'x'?" hint for ``name`` among ``choices`` (or '')."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {match[0]!r}?" if match else ""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised after Ctrl-C / SIGTERM once a resumable checkpoint is on disk; the CLI exits 130 with it."""

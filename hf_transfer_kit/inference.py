@@ -65,17 +65,13 @@ def classify(model: Any, tokenizer: Any, texts: list[str], text_pairs: Optional[
 
 
 @torch.inference_mode()
-def classify_images(model: Any, processor: Any, images: list[Any], image_size: Optional[int] = None,
-                    batch_size: int = 32) -> list[dict[str, Any]]:
-    """Label and score for each image (file path, PIL image or array), with the run's evaluation transforms.
-
-    Same ``{"label", "score"}`` shape as ``pipeline('image-classification')``'s top-1; ``image_size`` is the run's
-    ``data.image_size`` (None: the checkpoint's own resize and crop).
-    """
+def classify_images(model: Any, processor: Any, images: list[Any], batch_size: int = 32) -> list[dict[str, Any]]:
+    """Label and score for each image (file path, PIL image or array), with the run's evaluation transform
+    (RGB, then the saved image processor); the same ``{"label", "score"}`` as ``pipeline('image-classification')``."""
     from .data.image import open_images
     from .vision.transforms import ImageTransform
 
-    transform = ImageTransform(processor, "image", train=False, image_size=image_size)
+    transform = ImageTransform(processor, "image", train=False)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -143,3 +143,45 @@ def test_same_seed_gives_same_metrics_twice(tmp_path: Path, tiny_model_dir: str)
         runs.append(TextClassificationRecipe(cfg, train_dataset=toy_dataset(24), test_dataset=toy_dataset(9, 1)).run())
     assert runs[0].metrics["baselines"] == runs[1].metrics["baselines"]
     assert runs[0].metrics["test"]["loss"] == runs[1].metrics["test"]["loss"]
+
+
+def test_pickled_weights_need_an_explicit_opt_in(tmp_path: Path, tiny_model_dir: str) -> None:
+    import shutil
+
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled-model"
+    shutil.copytree(tiny_model_dir, pickled)
+    state = load_file(str(pickled / "model.safetensors"))
+    (pickled / "model.safetensors").unlink()
+    torch.save(state, pickled / "pytorch_model.bin")
+    cfg = tiny_config(tmp_path / "a", str(pickled))
+    with pytest.raises(ConfigError) as info:
+        TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
+    assert info.value.param == "model.allow_pickle" and "pytorch_model.bin" in str(info.value)
+    assert not (tmp_path / "a").exists()
+    cfg.model.allow_pickle = True
+    result = TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
+    assert (result.output_dir / "model.safetensors").is_file()  # what we write is always safetensors
+
+
+def test_unwritable_output_path_fails_before_loading_anything(tmp_path: Path, tiny_model_dir: str) -> None:
+    cfg = tiny_config(tmp_path, tiny_model_dir)
+    cfg.output_dir = "/proc/hf-transfer-kit/run"  # a read-only file system, even for root
+    with pytest.raises(ConfigError) as info:
+        TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
+    assert info.value.param == "output_dir" and "writable" in str(info.value)
+
+
+def test_full_disk_fails_before_training(tmp_path: Path, tiny_model_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from hf_transfer_kit import outputs
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(outputs.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    recipe = TextClassificationRecipe(tiny_config(tmp_path, tiny_model_dir), train_dataset=toy_dataset(12))
+    with pytest.raises(ConfigError, match="GB free") as info:
+        recipe.run()
+    assert info.value.param == "output_dir" and recipe.trainer is None
+    assert list(tmp_path.iterdir()) == []

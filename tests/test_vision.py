@@ -187,7 +187,7 @@ def test_predict_and_evaluate_cli_on_image_files(tmp_path: Path, vision_models: 
     assert cli_main(["evaluate", str(out), "--file", str(folder)]) == 0
     report = json.loads(capsys.readouterr().out)
     model, processor, _ = load_for_inference(out)
-    predicted = [r["label"] for r in classify_images(model, processor, [str(p) for p in paths], image_size=24)]
+    predicted = [r["label"] for r in classify_images(model, processor, [str(p) for p in paths])]
     truth = [p.parent.name for p in paths]
     assert report["num_examples"] == 6
     assert report["accuracy"] == pytest.approx(np.mean([a == b for a, b in zip(predicted, truth)]))

@@ -18,7 +18,7 @@ from hf_transfer_kit.data.builtin import load_builtin
 from hf_transfer_kit.data.image import image_dataset, open_images, to_pil
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.recipes import ImageClassificationRecipe
-from hf_transfer_kit.vision.transforms import Augmentation, ImageTransform, processor_size, to_rgb
+from hf_transfer_kit.vision.transforms import Augmentation, ImageTransform, processor_size, resize_overrides, to_rgb
 from test_vision import toy_dataset, toy_images, vision_config, vision_models  # noqa: F401  (fixture)
 
 
@@ -67,7 +67,8 @@ def test_transforms_train_random_eval_deterministic(vision_models: dict[str, str
     from transformers import AutoImageProcessor
 
     processor = AutoImageProcessor.from_pretrained(vision_models["resnet"])
-    assert processor_size(processor) == (32, 32) and processor_size(processor, 48) == (48, 48)
+    assert processor_size(processor) == (32, 32)
+    assert resize_overrides(processor, 48) == {"size": {"shortest_edge": 48}}
     images = [Image.fromarray(a) for a in toy_images(4, size=40)] + [Image.new("RGBA", (13, 50))]
     train = ImageTransform(processor, "image", train=True, augmentation=Augmentation(color_jitter=0.3))
     evaluate = ImageTransform(processor, "image", train=False)
@@ -77,7 +78,8 @@ def test_transforms_train_random_eval_deterministic(vision_models: dict[str, str
     torch.manual_seed(0)
     assert a.shape == (5, 3, 32, 32) and not torch.equal(a, b) and torch.equal(a, train.images(images))
     assert torch.equal(evaluate.images(images), evaluate.images(images))
-    assert ImageTransform(processor, "image", train=False, image_size=24).images(images).shape == (5, 3, 24, 24)
+    smaller = AutoImageProcessor.from_pretrained(vision_models["resnet"], **resize_overrides(processor, 24))
+    assert ImageTransform(smaller, "image", train=False).images(images).shape == (5, 3, 24, 24)
 
 
 def test_builtin_image_datasets() -> None:

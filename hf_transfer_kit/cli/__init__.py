@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingInterrupted
 from . import card, demo, evaluate, export, predict, push, train
 
 COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export, "demo": demo, "card": card,
@@ -41,6 +41,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..vision.transforms import ImageTransform
 
     logits = []
-    transform = ImageTransform(tokenizer, data.image_column, train=False,
-                               image_size=data.image_size) if images else None
+    transform = ImageTransform(tokenizer, data.image_column, train=False) if images else None
     with torch.inference_mode():
         for i in range(0, len(split), 64):
             rows = split[i:i + 64]

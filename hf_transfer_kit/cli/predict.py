@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if config.task == "image-classification":
         from ..inference import classify_images
 
-        for path, result in zip(texts, classify_images(model, tokenizer, texts, image_size=config.data.image_size)):
+        for path, result in zip(texts, classify_images(model, tokenizer, texts)):
             print(json.dumps({"image": path, **result}))
         return 0
     for text, result in zip(texts, classify(model, tokenizer, texts, max_length=config.data.max_length)):

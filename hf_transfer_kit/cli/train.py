@@ -28,6 +28,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, config_required: bool = T
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=3e-4 strategy.name=lora")
     parser.add_argument("--output-dir", help="shortcut for output_dir=...")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         overrides.append(f"output_dir={args.output_dir}")
     if args.overwrite:
         overrides.append("overwrite_output_dir=true")
+    if getattr(args, "resume", False):
+        overrides.append("resume=true")
     return overrides
 
 

@@ -34,6 +34,10 @@ class ModelConfig:
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow model code from the Hub to run. Off by default: opt in explicitly."}
     )
+    allow_pickle: bool = field(
+        default=False, metadata={"help": "Allow loading pickled .bin / .pt weights, which can execute code. Off by "
+                                 "default: only safetensors load unless you opt in for a checkpoint you trust."}
+    )
 
     def __post_init__(self) -> None:
         if not self.name_or_path:
@@ -125,6 +129,15 @@ class HubConfig:
     def __post_init__(self) -> None:
         if self.push_to_hub and not self.repo_id:
             raise ConfigError("hub.repo_id", self.repo_id, "set hub.repo_id=<user>/<name> to push, or hub.push_to_hub=false.")
+        if self.repo_id:
+            # Checked here, not only at push time: the push runs after training, hours too late for a typo.
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                validate_repo_id(self.repo_id)
+            except HFValidationError as err:
+                raise ConfigError("hub.repo_id", self.repo_id, f"not a valid Hub repo id ({err}); use "
+                                  "'<user>/<name>' with letters, digits, '-', '_' or '.'.") from err
 
 
 # Our defaults on top of TrainingArguments' own; any TrainingArguments field may be set in `training`.
@@ -134,7 +147,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 64,
     "eval_strategy": "epoch",
-    "save_strategy": "no",
+    "save_strategy": "epoch",  # a checkpoint per epoch makes every run resumable (--resume)
+    "save_total_limit": 1,
     "logging_steps": 10,
     "report_to": "none",
     "seed": 42,
@@ -150,6 +164,8 @@ class RecipeConfig:
     output_dir: str = field(default="outputs/run", metadata={"help": "Where the model, config, metrics and card are written."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a non-empty output_dir (the old run "
                                        "is only removed once the new one is complete)."})
+    resume: bool = field(default=False, metadata={"help": "Continue an interrupted run from its last checkpoint "
+                         "(same config; needs training.save_strategy steps or epoch)."})
     baselines: bool = field(default=True, metadata={"help": "Also score the majority class and the model before "
                             "training on the test split, so the gain from fine-tuning is visible."})
     global_batch_size: Optional[int] = field(default=None, metadata={"help": "Examples per optimizer step over all "
@@ -176,3 +192,8 @@ class RecipeConfig:
             raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
 
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}
+        epochs, max_steps = self.training.get("num_train_epochs", 3), self.training.get("max_steps", -1)
+        if max_steps <= 0 and not epochs > 0:
+            # Trainer would "train" for zero steps and the run would save the untrained model as its result.
+            raise ConfigError("training.num_train_epochs", epochs, "use a positive number of epochs, e.g. 3, or set "
+                              "training.max_steps to a positive step count.")

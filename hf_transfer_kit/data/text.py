@@ -31,7 +31,13 @@ def _load_files(cfg: DataConfig) -> DatasetDict:
             raise ConfigError(param, path, f"unsupported format; use one of {', '.join(_FORMATS)}.")
         if not Path(path).is_file():
             raise ConfigError(param, path, "the file does not exist; check the path.")
-        out[split] = load_dataset(_FORMATS[suffix], data_files=str(path), split="train")
+        try:
+            out[split] = load_dataset(_FORMATS[suffix], data_files=str(path), split="train")
+        except Exception as err:  # noqa: BLE001 -- datasets wraps parser errors in several types; same advice
+            cause = err.__cause__ or err
+            reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
+            raise ConfigError(param, path, f"could not be read as {_FORMATS[suffix]} ({reason}); check that the file "
+                              f"is valid {suffix[1:]} with a header / field names and at least one example.") from err
     return DatasetDict(out)
 
 
@@ -39,6 +45,10 @@ def load_raw(cfg: DataConfig, in_memory: Optional[Mapping[str, Dataset]] = None)
     """In-memory datasets win over files, files over ``data.dataset`` (Hub name or ``builtin:``)."""
     if in_memory:
         return DatasetDict({k: v for k, v in in_memory.items() if v is not None})
+    if not cfg.train_file and (cfg.validation_file or cfg.test_file):
+        given = "data.validation_file" if cfg.validation_file else "data.test_file"
+        raise ConfigError("data.train_file", None, f"{given} is set but no training file; set data.train_file too "
+                          "(evaluation files are only read beside a training file).")
     if cfg.train_file:
         raw = _load_files(cfg)
         return DatasetDict({cfg.train_split if k == "train" else getattr(cfg, f"{k}_split"): v for k, v in raw.items()})
@@ -72,9 +82,42 @@ def check_columns(raw: DatasetDict, cfg: DataConfig, input_columns: Mapping[str,
                                   f"{ds.column_names}. Map yours with {param}=<name>.")
 
 
+def _null_count(ds: Dataset, column: str) -> int:
+    """Missing values among the rows ``ds`` shows (an arrow view: honours select / filter, no Python copy)."""
+    return ds.with_format("arrow")[column].null_count
+
+
+def check_text_columns(splits: DatasetDict, cfg: DataConfig) -> None:
+    """Text inputs must be strings with no missing values: the tokenizer otherwise fails inside ``map`` with an
+    error that names neither the column nor the setting."""
+    for param, column in text_columns(cfg).items():
+        for split, ds in splits.items():
+            feature = ds.features[column]
+            if getattr(feature, "dtype", None) not in ("string", "large_string"):
+                kind = getattr(feature, "dtype", type(feature).__name__)
+                raise ConfigError(param, column, f"column holds {kind} values in split '{split}', not text; point "
+                                  f"{param} at a text column or convert it to strings first.")
+            nulls = _null_count(ds, column)
+            if nulls:
+                raise ConfigError(param, column, f"{nulls} example(s) in split '{split}' have no text; drop or fill "
+                                  f"them first, e.g. ds.filter(lambda x: x[{column!r}] is not None).")
+
+
+def _missing_labels(raw: DatasetDict, column: str) -> Optional[str]:
+    for split, ds in raw.items():
+        nulls = _null_count(ds, column)
+        if nulls:
+            return f"{nulls} example(s) in split '{split}' have no label"
+    return None
+
+
 def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -> list[str]:
     first = next(iter(raw.values()))
     feature = first.features[cfg.label_column]
+    missing = _missing_labels(raw, cfg.label_column)
+    if missing:
+        raise ConfigError("data.label_column", cfg.label_column, f"{missing}; drop or fill them first, e.g. "
+                          f"ds.filter(lambda x: x[{cfg.label_column!r}] is not None).")
     if cfg.label_names:
         names = list(cfg.label_names)
     elif isinstance(feature, ClassLabel):
@@ -93,6 +136,10 @@ def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -
     if num_labels is not None and num_labels != len(names):
         raise ConfigError("model.num_labels", num_labels, f"the data has {len(names)} classes {names[:10]}; set "
                           f"model.num_labels={len(names)} or fix data.label_names.")
+    if len(names) < 2:
+        # transformers reads num_labels=1 as regression: the run would train an MSE regressor on class ids.
+        raise ConfigError("data.label_column", cfg.label_column, f"the data has only one class {names}; a classifier "
+                          "needs at least 2: give examples of every class, or list them all in data.label_names.")
     return names
 
 
@@ -119,18 +166,28 @@ def _encode_labels(ds: Dataset, cfg: DataConfig, names: list[str], split: str) -
     return ds.remove_columns(column).add_column(column, ids).cast_column(column, ClassLabel(names=names))
 
 
-def _split(ds: Dataset, size: float, seed: int) -> tuple[Dataset, Dataset]:
+def _split(ds: Dataset, size: float, seed: int, param: str) -> tuple[Dataset, Dataset]:
+    """Seeded (stratified where every class allows) split; ``param`` is the setting that asked for it."""
     try:
         parts = ds.train_test_split(test_size=size, seed=seed, stratify_by_column="label")
     except ValueError:  # a class too small to stratify: fall back to a plain seeded split
-        parts = ds.train_test_split(test_size=size, seed=seed)
+        try:
+            parts = ds.train_test_split(test_size=size, seed=seed)
+        except ValueError as err:  # too few examples to leave any on one side
+            split = "validation" if param == "data.validation_size" else "test"
+            raise ConfigError(param, size, f"cannot carve a {split} split from {len(ds)} training example(s) "
+                              f"({err}); give more data, or pass a {split} set (data.{split}_file or "
+                              f"{split}_dataset=...).") from err
     return parts["train"], parts["test"]
 
 
 def prepare_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
                    in_memory: Optional[Mapping[str, Dataset]] = None) -> tuple[DatasetDict, list[str]]:
     """Return ``DatasetDict(train, validation, test)`` with integer ``label`` and the class names."""
-    return encode_and_split(load_raw(cfg, in_memory), cfg, seed, num_labels, text_columns(cfg))
+    raw = load_raw(cfg, in_memory)
+    splits, names = encode_and_split(raw, cfg, seed, num_labels, text_columns(cfg))
+    check_text_columns(raw, cfg)  # the raw splits: the names the user knows, checked after columns exist
+    return splits, names
 
 
 def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: Optional[int],
@@ -154,10 +211,10 @@ def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: O
     train = encoded[cfg.train_split]
     test = encoded.get(cfg.test_split)
     if test is None and cfg.test_size > 0:
-        train, test = _split(train, cfg.test_size, seed)
+        train, test = _split(train, cfg.test_size, seed, "data.test_size")
     validation = encoded.get(cfg.validation_split)
     if validation is None:
-        train, validation = _split(train, cfg.validation_size or 0.1, seed)
+        train, validation = _split(train, cfg.validation_size or 0.1, seed, "data.validation_size")
     if test is None:
         test = validation
     splits = {"train": train, "validation": validation, "test": test}

@@ -12,12 +12,16 @@ Extension points beyond overriding: pass ``callbacks=[...]`` (any ``TrainerCallb
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
+import signal
+import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -25,9 +29,11 @@ from typing import Any, ClassVar, Optional
 from .. import outputs
 from ..assets import resolve_model_path
 from ..config import RecipeConfig, load_config, save_config
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingInterrupted
 from ..launch import resolve_training_kwargs
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
+
+from transformers import TrainerCallback
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -42,16 +48,62 @@ class RunResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_model_source(name_or_path: str, param: str = "model.name_or_path") -> str:
-    """Resolve ``builtin:`` names; a path that looks local must exist (a Hub id is checked when loaded)."""
+def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str = "model.name_or_path") -> str:
+    """Resolve ``builtin:`` names; a path that looks local must exist and hold safetensors weights (unless
+    pickles are explicitly allowed); a Hub id is checked when loaded (``use_safetensors``)."""
     path = resolve_model_path(name_or_path)
-    if Path(path).exists():
+    local = Path(path)
+    if local.exists():
+        pickled = [p.name for p in local.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+        if pickled and not list(local.glob("*.safetensors")) and not allow_pickle:
+            raise ConfigError("model.allow_pickle", False, f"{path} has only pickled weights ({', '.join(pickled[:3])}), "
+                              "which can run arbitrary code when loaded; convert them to safetensors, or set "
+                              "model.allow_pickle=true for a checkpoint you trust.")
         return path
     looks_local = path.startswith((".", "/", "~")) or os.sep + os.sep in path or not _HUB_ID.match(path)
     if looks_local or path.count("/") > 1:
         raise ConfigError(param, name_or_path, "no such local directory and not a Hub id; give an existing model "
                           "directory or a Hub id like 'bert-base-uncased'.")
     return path
+
+
+class InterruptToCheckpoint(TrainerCallback):
+    """First Ctrl-C (SIGINT) or SIGTERM: finish the current step, save a checkpoint, stop. A second one aborts.
+
+    Why a callback: the Trainer already knows how to write a complete, resumable checkpoint (weights,
+    optimizer groups, scheduler, RNG and data position); we only ask it to do so now.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.fired:  # second signal: the user really wants out now
+                raise KeyboardInterrupt
+            self.fired = True
+            print("\n[hf_transfer_kit] interrupt received: saving a checkpoint after this step "
+                  "(interrupt again to abort without saving)", file=sys.stderr, flush=True)
+
+        for sig in previous:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.fired:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
 
 
 class Recipe:
@@ -136,12 +188,12 @@ class Recipe:
     def setup(self) -> Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""
         cfg = self.config
-        outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir)
+        outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir, cfg.resume)
         if cfg.hub.push_to_hub:
             from ..hub import require_token
 
             require_token()  # a push that cannot happen must fail now, not after hours of training
-        model_path = check_model_source(cfg.model.name_or_path)
+        model_path = check_model_source(cfg.model.name_or_path, cfg.model.allow_pickle)
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
         with self.args.main_process_first(desc="load and preprocess data"):
             self.splits, self.label_names = self.load_data()
@@ -161,6 +213,8 @@ class Recipe:
         self.parameters = parameter_report(self.model)
         if self.args.process_index == 0:  # one line per run, not per rank
             print(f"[hf_transfer_kit] strategy={cfg.strategy.name} {self.parameters.summary()}", flush=True)
+        outputs.check_disk_space(cfg.output_dir, self.output_bytes_estimate())
+        self.interrupt = InterruptToCheckpoint()
         self.trainer = self.build_trainer()
         return self
 
@@ -170,15 +224,30 @@ class Recipe:
         trainer = Trainer(model=self.model, args=self.args, train_dataset=self.datasets["train"],
                           eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
                           data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
-                          callbacks=self.callbacks)
+                          callbacks=[*self.callbacks, self.interrupt])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
         return trainer
 
+    def output_bytes_estimate(self) -> int:
+        """Disk the run will need: the saved model or adapter, plus a checkpoint with optimizer state if any."""
+        saved = 4 * (self.parameters.trainable if self.strategy.saves_adapter else self.parameters.total)
+        checkpoint = 0 if self.args.save_strategy == "no" else saved + 8 * self.parameters.trainable
+        return int(1.1 * (saved + checkpoint * max(1, self.args.save_total_limit or 1)))
+
     def train(self) -> Any:
+        """Trainer.train(), resuming from the last checkpoint with ``resume``; Ctrl-C saves a checkpoint first."""
         if self.trainer is None:
             self.setup()
-        return self.trainer.train()
+        checkpoint = outputs.latest_checkpoint(self.config.output_dir) if self.config.resume else None
+        with self.interrupt.installed():
+            output = self.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if self.interrupt.fired:
+            raise TrainingInterrupted(
+                f"interrupted at step {self.trainer.state.global_step}; a checkpoint was saved in "
+                f"{outputs.staging_dir(self.config.output_dir)}. Resume with the same command plus --resume "
+                "(or resume=true).")
+        return output
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         """Score the model in memory on ``split`` (``train``, ``validation`` or ``test``)."""
@@ -189,8 +258,8 @@ class Recipe:
     def run(self) -> RunResult:
         """setup -> (baselines) -> train -> evaluate -> save. Returns the scores and where they were saved."""
         self.setup()
-        staging = outputs.begin(self.config.output_dir) if self.args.should_save else outputs.staging_dir(
-            self.config.output_dir)
+        staging = outputs.begin(self.config.output_dir, self.config.resume) if self.args.should_save else \
+            outputs.staging_dir(self.config.output_dir)
         try:
             base = self.baselines() if self.config.baselines else {}
             start = time.perf_counter()
@@ -206,8 +275,10 @@ class Recipe:
             self.args_barrier()
             out = outputs.commit(staging, self.config.output_dir) if self.args.should_save else Path(self.config.output_dir)
         except BaseException:
-            if self.args.should_save:
-                outputs.abort(staging)
+            if self.args.should_save and not outputs.abort(staging) and not isinstance(sys.exc_info()[1],
+                                                                                        TrainingInterrupted):
+                print(f"[hf_transfer_kit] the run failed; its last checkpoint is kept in {staging}: rerun with "
+                      "--resume to continue from it.", file=sys.stderr, flush=True)
             raise
         if self.config.hub.push_to_hub and self.args.should_save:
             from ..hub import push_output

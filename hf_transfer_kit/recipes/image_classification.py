@@ -61,16 +61,24 @@ class ImageClassificationRecipe(Recipe):
         return splits, names
 
     def load_preprocessor(self, model_path: str) -> Any:
+        """The checkpoint's image processor; with ``data.image_size`` rescaled to it (and saved so with the run)."""
         from transformers import AutoImageProcessor
 
+        from ..vision.transforms import resize_overrides
+
         check_image_classifier(model_path, self.config.model)
+        model = self.config.model
         try:
-            return AutoImageProcessor.from_pretrained(model_path, revision=self.config.model.revision,
-                                                      trust_remote_code=self.config.model.trust_remote_code)
+            processor = AutoImageProcessor.from_pretrained(model_path, revision=model.revision,
+                                                           trust_remote_code=model.trust_remote_code)
+            if self.config.data.image_size:
+                processor = AutoImageProcessor.from_pretrained(
+                    model_path, revision=model.revision, trust_remote_code=model.trust_remote_code,
+                    **resize_overrides(processor, self.config.data.image_size))
         except (OSError, ValueError) as err:
-            raise ConfigError("model.name_or_path", self.config.model.name_or_path,
-                              f"could not load an image processor ({err}); the checkpoint needs a "
-                              "preprocessor_config.json.") from err
+            raise ConfigError("model.name_or_path", model.name_or_path, f"could not load an image processor ({err}); "
+                              "the checkpoint needs a preprocessor_config.json.") from err
+        return processor
 
     def transforms(self, train: bool) -> Any:
         """The ``with_transform`` callable for a split (:class:`~hf_transfer_kit.vision.transforms.ImageTransform`)."""
@@ -79,8 +87,7 @@ class ImageClassificationRecipe(Recipe):
         data = self.config.data
         aug = Augmentation(crop_scale=tuple(data.crop_scale), horizontal_flip=data.horizontal_flip,
                            color_jitter=data.color_jitter) if data.augment else None
-        return ImageTransform(self.tokenizer, data.image_column, train=train and aug is not None, augmentation=aug,
-                              image_size=data.image_size)
+        return ImageTransform(self.tokenizer, data.image_column, train=train and aug is not None, augmentation=aug)
 
     def preprocess(self, splits: Any) -> Any:
         """Attach the transforms (random for ``train``, deterministic otherwise); nothing is computed until the
@@ -160,7 +167,7 @@ class ImageClassificationRecipe(Recipe):
         """Classify PIL images / arrays / file paths with the model in memory (eval transforms)."""
         from ..inference import classify_images
 
-        return classify_images(self.trained_model(), self.tokenizer, images, image_size=self.config.data.image_size)
+        return classify_images(self.trained_model(), self.tokenizer, images)
 
 
 __all__ = ["ImageClassificationRecipe", "check_image_classifier"]

@@ -43,7 +43,8 @@ class TextClassificationRecipe(Recipe):
         model = AutoModelForSequenceClassification.from_pretrained(
             model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
-            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code)
+            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
+            use_safetensors=None if model_config.allow_pickle else True)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = preprocessor.pad_token_id
         return model

@@ -9,6 +9,7 @@ the task head always trained and saved with the adapter (``modules_to_save``).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,8 @@ class PeftStrategyConfig(StrategyConfig):
         options = {**cls.default_options, **raw}
         if "target_modules" in fields:
             options.setdefault("target_modules", "auto")
+            _check_target_spec(options["target_modules"])
+        _check_method_fields(peft_config_class(method), options)
         return cls(name=name, method=method, options=options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +95,49 @@ class PeftStrategyConfig(StrategyConfig):
         else:
             rows.append(("<field>", None, "any field of the chosen method's PEFT config class"))
         return rows
+
+
+def _check_target_spec(targets: Any) -> None:
+    """``target_modules`` is 'auto', one name / regex, or a non-empty list of names (PEFT fails obscurely otherwise)."""
+    if isinstance(targets, str) and targets:
+        return
+    if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, str) and t for t in targets):
+        return
+    raise ConfigError("strategy.target_modules", targets, "use 'auto', a module name or regex, or a non-empty list "
+                      "of module names, e.g. [query, value].")
+
+
+def strategy_error(err: Exception, options: Mapping[str, Any], method: str) -> ConfigError:
+    """Re-express a rejection from PEFT (or our bottleneck method) as a ConfigError on ``strategy.<field>``.
+
+    Our method's own ConfigErrors name the bare field (``placement``); PEFT raises ValueErrors whose text names
+    the field (`r` should be a positive integer...). Either way the user sets it as ``strategy.<field>``.
+    """
+    if isinstance(err, ConfigError):
+        param = err.param if err.param.startswith("strategy") else f"strategy.{err.param}"
+        return ConfigError(param, err.value, err.fix)
+    text = str(err)
+    found = {k: m.start() for k in options if (m := re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", text))}
+    named = sorted(found, key=found.get)  # the field the message names first
+    reason = " ".join(text.split())[:300]
+    if named:
+        return ConfigError(f"strategy.{named[0]}", options[named[0]], f"{method} rejected it ({reason}); change "
+                           f"strategy.{named[0]}.")
+    return ConfigError("strategy", dict(options), f"{method} rejected these settings ({reason}); change the "
+                       "strategy fields it names.")
+
+
+def _check_method_fields(config_cls: type, options: Mapping[str, Any]) -> None:
+    """Run the method config's own field checks now (at parse time) where they are ours: the bottleneck method
+    raises ConfigError for a bad placement or size. PEFT's own classes check little here and some need the
+    resolved target modules, so their errors are left to :meth:`PeftStrategy.apply` (still before training)."""
+    kwargs = {k: v for k, v in options.items() if not (k == "target_modules" and v == "auto")}
+    try:
+        config_cls(**kwargs)
+    except ConfigError as err:
+        raise strategy_error(err, options, config_cls.__name__) from err
+    except Exception:  # noqa: BLE001 -- PEFT's own checks: reported with the model in PeftStrategy.apply
+        return
 
 
 def _check_targets(model: nn.Module, targets: list[str]) -> None:
@@ -148,10 +194,10 @@ class PeftStrategy(Strategy):
         options = self.resolve_options(model)
         try:
             peft_config = config_cls(task_type=self.peft_task_type, **options)
-        except (TypeError, ValueError) as err:
-            raise ConfigError("strategy", cfg.to_dict(), f"{config_cls.__name__} rejected it: {err}") from err
-        self.resolved_options = options
-        return get_peft_model(model, peft_config)
+            self.resolved_options = options
+            return get_peft_model(model, peft_config)
+        except (TypeError, ValueError) as err:  # ConfigError and PEFT's errors (NoMatchingPeftModuleError...)
+            raise strategy_error(err, options, config_cls.__name__) from err
 
     def save(self, model: nn.Module, directory: str | Path) -> None:
         model.save_pretrained(str(directory))

@@ -5,8 +5,9 @@ epoch, and nothing is materialised on disk (pixel tensors are ~50x the size of t
 
 * training: RGB -> random resized crop to the model's input size -> random flip -> optional colour
   jitter -> the processor's rescale + normalise (its own resize / crop switched off);
-* evaluation: RGB -> the processor exactly as the checkpoint defines it (resize, centre crop, normalise),
-  or a plain resize to ``data.image_size`` when that overrides the checkpoint's size.
+* evaluation: RGB -> the processor exactly as the checkpoint defines it (resize, centre crop, normalise).
+  ``data.image_size`` rescales the processor itself (:func:`resize_overrides`), so the processor saved with a
+  run -- and any ``pipeline`` built on it -- sees exactly the inputs the model was trained and evaluated on.
 
 Randomness comes from ``torch``'s generator, which the Trainer seeds and DataLoader workers re-seed.
 """
@@ -53,22 +54,40 @@ def to_rgb(image: Any) -> Any:
     return image.convert("RGB")
 
 
-def processor_size(processor: Any, override: Optional[int] = None) -> tuple[int, int]:
-    """(height, width) of the model input the processor produces (or the ``data.image_size`` override)."""
-    if override:
-        return override, override
+def _as_dict(size: Any) -> dict[str, Any]:
+    if size is None:
+        return {}
+    if isinstance(size, dict):
+        return size
+    return {k: getattr(size, k, None) for k in ("height", "width", "shortest_edge")}
+
+
+def processor_size(processor: Any) -> tuple[int, int]:
+    """(height, width) of the model input the processor produces."""
     crop = getattr(processor, "crop_size", None)
     size = getattr(processor, "size", None)
     for candidate in ((crop,) if getattr(processor, "do_center_crop", False) else ()) + (size, crop):
-        if candidate is None:
-            continue
-        get = candidate.get if isinstance(candidate, dict) else (lambda k, c=candidate: getattr(c, k, None))
-        if get("height") and get("width"):
-            return int(get("height")), int(get("width"))
-        if get("shortest_edge"):
-            return int(get("shortest_edge")), int(get("shortest_edge"))
-    raise ConfigError("data.image_size", None, f"cannot tell the input size {type(processor).__name__} produces; "
-                      "set data.image_size, e.g. 224.")
+        found = _as_dict(candidate)
+        if found.get("height") and found.get("width"):
+            return int(found["height"]), int(found["width"])
+        if found.get("shortest_edge"):
+            return int(found["shortest_edge"]), int(found["shortest_edge"])
+    raise ConfigError("model.name_or_path", type(processor).__name__, "its image processor has no output size "
+                      "(size.height/width or size.shortest_edge); add one to the checkpoint's preprocessor_config.json.")
+
+
+def resize_overrides(processor: Any, image_size: int) -> dict[str, dict[str, int]]:
+    """``from_pretrained`` overrides of ``size`` / ``crop_size`` that make the processor output ``image_size``
+    (its resize-then-crop proportions kept: a 256 -> 224 crop becomes 110 -> 96)."""
+    scale = image_size / processor_size(processor)[0]
+    overrides = {}
+    for key in ("size", "crop_size"):
+        found = _as_dict(getattr(processor, key, None))
+        if found.get("height") and found.get("width"):
+            overrides[key] = {"height": round(found["height"] * scale), "width": round(found["width"] * scale)}
+        elif found.get("shortest_edge"):
+            overrides[key] = {"shortest_edge": round(found["shortest_edge"] * scale)}
+    return overrides
 
 
 def _uniform(low: float, high: float) -> float:
@@ -110,13 +129,12 @@ def color_jitter(image: Any, strength: float) -> Any:
 class ImageTransform:
     """A ``set_transform`` callable: a batch with an image column -> ``pixel_values`` (+ ``labels``)."""
 
-    def __init__(self, processor: Any, image_column: str, train: bool, augmentation: Optional[Augmentation] = None,
-                 image_size: Optional[int] = None) -> None:
+    def __init__(self, processor: Any, image_column: str, train: bool,
+                 augmentation: Optional[Augmentation] = None) -> None:
         self.processor = processor
         self.image_column = image_column
         self.augmentation = augmentation if train else None
-        self.image_size = image_size
-        self.size = processor_size(processor, image_size)
+        self.size = processor_size(processor)
         # Our crop / resize replaces the processor's; ask it only to rescale and normalise.
         self.no_resize = {k: False for k in ("do_resize", "do_center_crop") if hasattr(processor, k)}
 
@@ -126,17 +144,13 @@ class ImageTransform:
 
         rgb = [to_rgb(image) for image in images]
         aug = self.augmentation
-        if aug is not None:
-            rgb = [random_resized_crop(image, self.size, aug.crop_scale, aug.crop_ratio) for image in rgb]
-            if aug.horizontal_flip:
-                rgb = [image.transpose(Image.FLIP_LEFT_RIGHT) if float(torch.rand(())) < 0.5 else image
-                       for image in rgb]
-            if aug.color_jitter:
-                rgb = [color_jitter(image, aug.color_jitter) for image in rgb]
-        elif self.image_size:
-            rgb = [image.resize((self.size[1], self.size[0]), Image.BICUBIC) for image in rgb]
-        else:
+        if aug is None:
             return self.processor(rgb, return_tensors="pt")["pixel_values"]
+        rgb = [random_resized_crop(image, self.size, aug.crop_scale, aug.crop_ratio) for image in rgb]
+        if aug.horizontal_flip:
+            rgb = [image.transpose(Image.FLIP_LEFT_RIGHT) if float(torch.rand(())) < 0.5 else image for image in rgb]
+        if aug.color_jitter:
+            rgb = [color_jitter(image, aug.color_jitter) for image in rgb]
         return self.processor(rgb, return_tensors="pt", **self.no_resize)["pixel_values"]
 
     def __call__(self, batch: dict[str, list]) -> dict[str, Any]:

@@ -1,0 +1,686 @@
+"""The bad-input catalogue (issue 8, item 3): plausible mistakes, each run for real against the kit.
+
+Every entry in ``CATALOGUE`` is a wrong setting (YAML snippet, dotted override, data set, file or environment)
+applied on top of a small working config. The one parametrised test runs it and holds the kit to its contract:
+
+* a :class:`hf_transfer_kit.errors.ConfigError` is raised whose ``param`` is the setting at fault, and whose
+  message reads ``param=value: fix`` -- the value as given (``<redacted>`` for secrets), and a fix that says
+  what to do (not just the value again);
+* it is raised before training starts: ``transformers.Trainer.train`` is never called;
+* nothing is written: the scratch directory holds exactly what the entry put there (no output directory,
+  no ``.out.partial`` staging directory).
+
+``docs/bad_inputs.md`` is generated from the same entries and the messages the kit actually gave, so it cannot
+drift: the test fails when a message differs from the one in the document. After changing a message, run
+
+    python tests/test_bad_inputs.py --write
+
+Entries with ``gap`` set document inputs that still get an unclear error from code owned elsewhere; they are
+strict xfails (``KnownGap``), so the day the fix lands the test fails until the entry moves to the catalogue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "bad_inputs.md"
+#: When set (by ``--write``), each run appends its observed message here instead of comparing with the doc.
+RECORD_ENV = "HF_KIT_BAD_INPUTS_RECORD"
+MISSING = object()
+SENTINEL_TOKEN = "hf_SENTINEL_do_not_print_0123456789"
+#: Words that make a message say how to fix the input rather than only restate it.
+FIX_WORDS = re.compile(r"\b(use|set|give|choose|pass|remove|run|map|check|drop|fill|install|unset|leave|rename|"
+                       r"convert|point|quote|put|fix|change|reshape)\b|e\.g\.", re.IGNORECASE)
+
+
+class KnownGap(Exception):
+    """A catalogued input that still gets an unclear error (see ``BadInput.gap``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BadInput:
+    """One bad input and the parameter the kit must blame for it.
+
+    ``config`` is a YAML-shaped patch deep-merged over the base config (text, or vision when it sets
+    ``task: image-classification``); ``overrides`` are applied after it like command-line overrides. Strings may
+    use the placeholders ``<tmp>`` (the scratch directory; output_dir is ``<tmp>/out``), ``<tiny-bert>``,
+    ``<tiny-vit>`` and ``<tiny-cnn>`` (tiny random checkpoints).
+    """
+
+    id: str
+    area: str
+    param: str
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    #: A recipe YAML read with ``load_config`` (relative to <tmp>) instead of the base config.
+    config_path: Optional[str] = None
+    #: In-memory ``train_dataset``: (description for the doc, factory taking <tmp>); "default" = the toy data.
+    data: Any = "default"
+    #: Files created under <tmp> first (str or bytes content; a name ending in "/" is a directory).
+    files: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: Hub environment: {"offline": bool, "token": str | None}.
+    hub_env: Optional[Mapping[str, Any]] = None
+    #: The value the message must show; by default looked up at ``param`` in the merged config.
+    value: Any = MISSING
+    #: A secret that must not appear in the message.
+    secret: Optional[str] = None
+    note: str = ""
+    #: Where the fix belongs, for an input that still gets an unclear error (a strict xfail).
+    gap: Optional[str] = None
+    #: Returns a reason to skip the entry on this machine (e.g. "CUDA present"), or None.
+    skip_if: Optional[Callable[[], Optional[str]]] = None
+
+
+# ---- data and files the entries use ----------------------------------------------------------------------------
+
+def _text(rows: Mapping[str, list]) -> Callable[[Path], Any]:
+    def make(tmp: Path) -> Any:
+        from datasets import Dataset
+
+        return Dataset.from_dict(dict(rows))
+    return make
+
+
+def _image_paths(paths: list[str]) -> Callable[[Path], Any]:
+    def make(tmp: Path) -> Any:
+        from datasets import Dataset
+
+        return Dataset.from_dict({"image": [p.replace("<tmp>", str(tmp)) for p in paths], "label": [0, 1] * 3})
+    return make
+
+
+def _png(level: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (6, 6), level).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _flat_images(tmp: Path) -> Any:
+    from datasets import Dataset
+
+    return Dataset.from_dict({"image": [[0] * 784] * 6, "label": [0, 1] * 3})
+
+
+def _no_cuda() -> Optional[str]:
+    import torch
+
+    return "a CUDA GPU is present (fp16 works there)" if torch.cuda.is_available() else None
+
+
+def _deepspeed_missing() -> Optional[str]:
+    import importlib.util
+
+    return "DeepSpeed is installed here" if importlib.util.find_spec("deepspeed") else None
+
+
+def _wandb_missing() -> Optional[str]:
+    import importlib.util
+
+    return "wandb is installed here" if importlib.util.find_spec("wandb") else None
+
+
+ONE_CLASS_FOLDER = {f"photos/cats/{i}.png": _png(40 * i) for i in range(3)}
+BROKEN_FILES = {f"broken{i}.png": b"not a png" for i in range(6)}
+
+# ---- the catalogue -------------------------------------------------------------------------------------------
+
+CATALOGUE: list[BadInput] = [
+    # ---- config: unknown keys, types, ranges, overrides, files --------------------------------------------------
+    BadInput("unknown-top-level-key", "config", "modle", {"modle": {"name_or_path": "bert-base-uncased"}}),
+    BadInput("unknown-model-key", "config", "model.name_or_pth", {"model": {"name_or_pth": "bert-base-uncased"}}),
+    BadInput("unknown-data-key", "config", "data.text_colum", {"data": {"text_colum": "body"}}),
+    BadInput("unknown-training-key", "config", "training.learning_rat", overrides=("training.learning_rat=3e-4",)),
+    BadInput("training-output-dir", "config", "training.output_dir", {"training": {"output_dir": "runs/x"}}),
+    BadInput("section-not-a-mapping", "config", "model", {"model": "bert-base-uncased"}),
+    BadInput("strategy-not-a-mapping", "config", "strategy", {"strategy": "lora"}),
+    BadInput("int-field-given-text", "config", "data.max_length", overrides=("data.max_length=long",)),
+    BadInput("bool-field-given-text", "config", "overwrite_output_dir", {"overwrite_output_dir": "maybe"}),
+    BadInput("float-field-given-text", "config", "data.validation_size", {"data": {"validation_size": "a tenth"}}),
+    BadInput("fraction-out-of-range", "config", "data.validation_size", {"data": {"validation_size": 1.5}}),
+    BadInput("max-length-zero", "config", "data.max_length", {"data": {"max_length": 0}}),
+    BadInput("max-train-samples-zero", "config", "data.max_train_samples", {"data": {"max_train_samples": 0}}),
+    BadInput("override-without-equals", "config", "override", overrides=("training.learning_rate",),
+             value="training.learning_rate"),
+    BadInput("override-into-a-value", "config", "model.name_or_path.revision",
+             overrides=("model.name_or_path.revision=main",), value="main"),
+    BadInput("unknown-task", "config", "task", {"task": "text-clasification"}),
+    BadInput("training-enum-value", "config", "training.eval_strategy", {"training": {"eval_strategy": "sometimes"}}),
+    BadInput("training-int-given-text", "config", "training.per_device_train_batch_size",
+             overrides=("training.per_device_train_batch_size=eight",)),
+    BadInput("training-batch-size-zero", "config", "training.per_device_train_batch_size",
+             {"training": {"per_device_train_batch_size": 0}}),
+    BadInput("negative-learning-rate", "config", "training.learning_rate", overrides=("training.learning_rate=-3e-4",)),
+    BadInput("zero-epochs", "config", "training.num_train_epochs", {"training": {"num_train_epochs": 0, "max_steps": -1}}),
+    BadInput("bf16-not-a-bool", "config", "training.bf16", {"training": {"bf16": "maybe"}}),
+    BadInput("tracker-not-installed", "config", "training.report_to", {"training": {"report_to": "wandb"}},
+             skip_if=_wandb_missing),
+    BadInput("output-dir-is-a-file", "config", "output_dir", files={"out": "a file, not a run"}),
+    BadInput("output-dir-not-empty", "config", "output_dir", files={"out/keep.txt": "a previous run"},
+             note="`<tmp>/out` already holds a previous run"),
+    BadInput("config-file-missing", "config", "config", config_path="recipe.yaml", value="<tmp>/recipe.yaml",
+             note="`hf-transfer-kit train <tmp>/recipe.yaml`, no such file"),
+    BadInput("config-file-invalid-yaml", "config", "config", config_path="recipe.yaml", value="<tmp>/recipe.yaml",
+             files={"recipe.yaml": "model:\n  name_or_path: bert: base\n"},
+             note="recipe.yaml: `name_or_path: bert: base` (unquoted ': ')"),
+    BadInput("config-file-not-a-mapping", "config", "config", config_path="recipe.yaml", value="<tmp>/recipe.yaml",
+             files={"recipe.yaml": "- model\n- data\n"}, note="recipe.yaml is a YAML list"),
+    BadInput("global-batch-size-zero", "config", "global_batch_size", {"global_batch_size": 0}),
+
+    # ---- data -------------------------------------------------------------------------------------------------
+    BadInput("missing-text-column", "data", "data.text_column", {"data": {"text_column": "body"}}),
+    BadInput("missing-label-column", "data", "data.label_column", {"data": {"label_column": "topic"}}),
+    BadInput("missing-text-pair-column", "data", "data.text_pair_column", {"data": {"text_pair_column": "hypothesis"}}),
+    BadInput("labels-beyond-num-labels", "data", "model.num_labels", {"model": {"num_labels": 3}},
+             data=("labels [0, 1, 5]", _text({"text": ["a", "b", "c"] * 2, "label": [0, 1, 5] * 2}))),
+    BadInput("num-labels-disagrees-with-data", "data", "model.num_labels", {"model": {"num_labels": 2}},
+             note="the toy data has 3 string classes"),
+    BadInput("label-names-miss-a-class", "data", "data.label_names", {"data": {"label_names": ["sports", "tech"]}},
+             note="the toy data also has 'food'"),
+    BadInput("float-labels", "data", "data.label_column", value="label",
+             data=("labels [0.5, 1.5, 2.0]", _text({"text": ["a b"] * 6, "label": [0.5, 1.5, 2.0] * 2}))),
+    BadInput("missing-labels", "data", "data.label_column", value="label",
+             data=("labels ['a', None, 'b']", _text({"text": ["a b"] * 6, "label": ["a", None, "b"] * 2}))),
+    BadInput("single-class", "data", "data.label_column", value="label",
+             data=("every label 'a'", _text({"text": ["a b", "c d"] * 3, "label": ["a"] * 6}))),
+    BadInput("empty-data-set", "data", "data (train split)", value=0,
+             data=("no rows", _text({"text": [], "label": []}))),
+    BadInput("too-few-examples-to-split", "data", "data.validation_size", value=0.1,
+             data=("2 examples", _text({"text": ["a b", "c d"], "label": ["a", "b"]}))),
+    BadInput("text-column-not-text", "data", "data.text_column", value="text",
+             data=("text [1, 2, 3, ...]", _text({"text": [1, 2, 3, 4] * 3, "label": ["a", "b"] * 6}))),
+    BadInput("text-column-has-nulls", "data", "data.text_column", value="text",
+             data=("text ['a b', None, ...]", _text({"text": ["a b", None, "c d"] * 2, "label": ["a", "b"] * 3}))),
+    BadInput("unsupported-file-format", "data", "data.train_file", {"data": {"train_file": "<tmp>/train.txt"}},
+             data=None, files={"train.txt": "text,label\na,b\n"}),
+    BadInput("train-file-missing", "data", "data.train_file", {"data": {"train_file": "<tmp>/train.csv"}}, data=None),
+    BadInput("train-file-not-json", "data", "data.train_file", {"data": {"train_file": "<tmp>/train.json"}},
+             data=None, files={"train.json": "{not json"}, note="train.json holds `{not json`"),
+    BadInput("train-file-no-rows", "data", "data.train_file", {"data": {"train_file": "<tmp>/train.csv"}},
+             data=None, files={"train.csv": "text,label\n"}, note="train.csv has a header and no rows"),
+    BadInput("validation-file-without-train-file", "data", "data.train_file",
+             {"data": {"validation_file": "<tmp>/val.csv"}}, data=None, value=None,
+             files={"val.csv": "text,label\na b,x\n"}),
+    BadInput("no-data-source", "data", "data.dataset", data=None, value=None, note="no train_dataset passed"),
+    BadInput("unknown-builtin-dataset", "data", "data.dataset", {"data": {"dataset": "builtin:imagenet"}}, data=None),
+    BadInput("missing-split", "data", "data.train_split",
+             {"data": {"dataset": "builtin:bbc_news", "train_split": "training"}}, data=None),
+    BadInput("hub-dataset-offline", "data", "data.dataset", {"data": {"dataset": "glue", "dataset_config": "sst2"}},
+             data=None, note="HF_DATASETS_OFFLINE=1, not cached"),
+
+    # ---- model ------------------------------------------------------------------------------------------------
+    BadInput("model-path-missing", "model", "model.name_or_path", {"model": {"name_or_path": "<tmp>/no-such-model"}}),
+    BadInput("unknown-builtin-model", "model", "model.name_or_path", {"model": {"name_or_path": "builtin:bert-tiny"}}),
+    BadInput("num-labels-zero", "model", "model.num_labels", {"model": {"num_labels": 0}}),
+    BadInput("hub-model-offline", "model", "model.name_or_path",
+             {"model": {"name_or_path": "nobody/no-such-model"}}, note="HF_HUB_OFFLINE=1, not cached"),
+    BadInput("image-model-for-text-task", "model", "model.name_or_path", {"model": {"name_or_path": "<tiny-vit>"}}),
+    BadInput("empty-model-directory", "model", "model.name_or_path", {"model": {"name_or_path": "<tmp>/model"}},
+             files={"model/": None}, gap="recipes/text_classification.py: load_preprocessor catches only OSError; "
+             "catch ValueError too (or check for config.json / tokenizer files in check_model_source)."),
+    BadInput("max-length-beyond-model-positions", "model", "data.max_length", {"data": {"max_length": 100000}},
+             data=("300-word texts", _text({"text": [" ".join(["word"] * 300)] * 12, "label": ["a", "b", "c"] * 4})),
+             note="the tiny BERT has 128 positions",
+             gap="recipes/text_classification.py: compare data.max_length with the model's max_position_embeddings "
+             "(or cap it at tokenizer.model_max_length) after loading the model, before training."),
+
+    # ---- strategy ---------------------------------------------------------------------------------------------
+    BadInput("unknown-strategy", "strategy", "strategy.name", {"strategy": {"name": "lroa"}}),
+    BadInput("unknown-peft-method", "strategy", "strategy.method", {"strategy": {"name": "peft", "method": "lorra"}}),
+    BadInput("peft-without-method", "strategy", "strategy.method", {"strategy": {"name": "peft"}}),
+    BadInput("lora-with-other-method", "strategy", "strategy.method", {"strategy": {"name": "lora", "method": "ia3"}}),
+    BadInput("lora-unknown-field", "strategy", "strategy.rank", {"strategy": {"name": "lora", "rank": 4}}),
+    BadInput("field-of-another-method", "strategy", "strategy.r", {"strategy": {"name": "peft", "method": "ia3", "r": 4}}),
+    BadInput("freeze-pattern-matches-nothing", "strategy", "strategy.freeze",
+             {"strategy": {"name": "partial", "freeze": ["encoder.layer.99"]}}, value="encoder.layer.99"),
+    BadInput("freeze-more-layers-than-exist", "strategy", "strategy.freeze_bottom_layers",
+             {"strategy": {"name": "partial", "freeze_bottom_layers": 5}}),
+    BadInput("freeze-negative-layers", "strategy", "strategy.freeze_bottom_layers",
+             {"strategy": {"name": "partial", "freeze_bottom_layers": -1}}),
+    BadInput("unknown-train-only-preset", "strategy", "strategy.train_only",
+             {"strategy": {"name": "partial", "train_only": "everything"}}),
+    BadInput("lora-targets-absent", "strategy", "strategy.target_modules",
+             {"strategy": {"name": "lora", "target_modules": ["q_proj", "v_proj"]}}),
+    BadInput("lora-targets-empty", "strategy", "strategy.target_modules", {"strategy": {"name": "lora", "target_modules": []}}),
+    BadInput("lora-targets-not-names", "strategy", "strategy.target_modules",
+             {"strategy": {"name": "lora", "target_modules": 5}}),
+    BadInput("lora-rank-zero", "strategy", "strategy.r", {"strategy": {"name": "lora", "r": 0}}),
+    BadInput("lora-dropout-above-one", "strategy", "strategy.lora_dropout", {"strategy": {"name": "lora", "lora_dropout": 1.5}}),
+    BadInput("loha-rank-zero", "strategy", "strategy.r", {"strategy": {"name": "peft", "method": "loha", "r": 0}}),
+    BadInput("lora-layers-pattern-alone", "strategy", "strategy.layers_pattern",
+             {"strategy": {"name": "lora", "layers_pattern": "layer"}}),
+    BadInput("adapter-unknown-placement", "strategy", "strategy.placement",
+             {"strategy": {"name": "adapter", "placement": "sideways"}}),
+    BadInput("adapter-reduction-factor-zero", "strategy", "strategy.reduction_factor",
+             {"strategy": {"name": "adapter", "reduction_factor": 0}}),
+    BadInput("adapter-reduction-factor-not-dividing", "strategy", "strategy.reduction_factor",
+             {"strategy": {"name": "adapter", "reduction_factor": 7}}, note="hidden size 32"),
+    BadInput("adapter-size-and-factor", "strategy", "strategy.bottleneck_size",
+             {"strategy": {"name": "adapter", "bottleneck_size": 4, "reduction_factor": 8}}),
+
+    # ---- distributed / precision (hf_transfer_kit/launch.py) --------------------------------------------------
+    BadInput("fp16-on-cpu", "distributed", "training.fp16", {"training": {"fp16": True}}, skip_if=_no_cuda),
+    BadInput("deepspeed-missing", "distributed", "training.deepspeed", {"training": {"deepspeed": "ds_zero2.json"}},
+             skip_if=_deepspeed_missing),
+    BadInput("global-batch-not-divisible", "distributed", "global_batch_size", {"global_batch_size": 12},
+             note="per_device_train_batch_size 8, 1 process"),
+    BadInput("fsdp-v1-with-partial", "distributed", "strategy.name",
+             {"strategy": {"name": "partial", "freeze_embeddings": True}, "training": {"fsdp": "full_shard"}}),
+    BadInput("load-best-without-checkpoints", "distributed", "training.load_best_model_at_end",
+             {"training": {"load_best_model_at_end": True, "eval_strategy": "epoch", "save_strategy": "no"}},
+             gap="recipes/base.py training_arguments: name the field TrainingArguments rejects (training.<field>) "
+             "instead of echoing the whole training section."),
+
+    # ---- Hub ----------------------------------------------------------------------------------------------------
+    BadInput("push-without-repo-id", "hub", "hub.repo_id", {"hub": {"push_to_hub": True}}, value=None),
+    BadInput("push-invalid-repo-id", "hub", "hub.repo_id", {"hub": {"push_to_hub": True, "repo_id": "me/my model"}}),
+    BadInput("push-without-token", "hub", "HF_TOKEN", {"hub": {"push_to_hub": True, "repo_id": "me/tiny"}},
+             hub_env={"offline": False, "token": None}, value="<unset>",
+             note="HF_TOKEN unset, not logged in"),
+    BadInput("push-while-offline", "hub", "HF_HUB_OFFLINE", {"hub": {"push_to_hub": True, "repo_id": "me/tiny"}},
+             hub_env={"offline": True, "token": SENTINEL_TOKEN}, value="1", secret=SENTINEL_TOKEN,
+             note="HF_HUB_OFFLINE=1, HF_TOKEN set"),
+    BadInput("token-in-hub-section", "hub", "hub.token", overrides=(f"hub.token={SENTINEL_TOKEN}",),
+             value="<redacted>", secret=SENTINEL_TOKEN),
+    BadInput("token-in-training-section", "hub", "training.hub_token", {"training": {"hub_token": SENTINEL_TOKEN}},
+             value="<redacted>", secret=SENTINEL_TOKEN),
+    BadInput("trainer-push-to-hub", "hub", "training.push_to_hub", {"training": {"push_to_hub": True}}),
+
+    # ---- vision (task: image-classification) ------------------------------------------------------------------
+    BadInput("vit-at-another-image-size", "vision", "data.image_size",
+             {"task": "image-classification", "data": {"image_size": 48}}, note="the tiny ViT takes 32 px"),
+    BadInput("image-folder-missing", "vision", "data.image_folder",
+             {"task": "image-classification", "data": {"image_folder": "<tmp>/photos"}}, data=None),
+    BadInput("image-folder-one-class", "vision", "data.image_folder",
+             {"task": "image-classification", "data": {"image_folder": "<tmp>/photos"}}, data=None,
+             files=ONE_CLASS_FOLDER, note="photos/cats/*.png only"),
+    BadInput("image-column-missing", "vision", "data.image_column",
+             {"task": "image-classification", "data": {"image_column": "img"}}),
+    BadInput("flattened-image-arrays", "vision", "data.image_column", {"task": "image-classification"},
+             value="array of shape (784,)", data=("784-vectors", _flat_images)),
+    BadInput("image-files-missing", "vision", "data.image_column", {"task": "image-classification"}, value="image",
+             data=("paths <tmp>/nope/0.png ...", _image_paths(["<tmp>/nope/0.png"] * 6))),
+    BadInput("no-readable-image", "vision", "data.image_column", {"task": "image-classification"}, value="image",
+             files=BROKEN_FILES, data=("paths to 6 files holding `not a png`",
+                                       _image_paths([f"<tmp>/broken{i}.png" for i in range(6)]))),
+    BadInput("image-remove-unused-columns", "vision", "training.remove_unused_columns",
+             {"task": "image-classification", "training": {"remove_unused_columns": True}}),
+    BadInput("text-model-for-image-task", "vision", "model.name_or_path",
+             {"task": "image-classification", "model": {"name_or_path": "<tiny-bert>"}}),
+    BadInput("crop-scale-reversed", "vision", "data.crop_scale",
+             {"task": "image-classification", "data": {"crop_scale": [0.9, 0.5]}}),
+    BadInput("color-jitter-above-one", "vision", "data.color_jitter",
+             {"task": "image-classification", "data": {"color_jitter": 1.5}}),
+    BadInput("adapter-on-a-cnn", "vision", "strategy.target_modules",
+             {"task": "image-classification", "model": {"name_or_path": "<tiny-cnn>"}, "strategy": {"name": "adapter"}},
+             value=None),
+]
+AREAS = {"config": "Config: keys, types, ranges, overrides, files", "data": "Data", "model": "Model",
+         "strategy": "Strategy", "distributed": "Distributed and precision", "hub": "Hub",
+         "vision": "Vision (task: image-classification)"}
+
+
+# ---- running an entry ------------------------------------------------------------------------------------------
+
+def base_config(task: Optional[str]) -> dict[str, Any]:
+    """The working config every entry patches (tests/conftest.py's tiny_config / test_vision's vision_config)."""
+    training = {"num_train_epochs": 1, "max_steps": 3, "per_device_train_batch_size": 8, "learning_rate": 1e-3,
+                "logging_steps": 1, "eval_strategy": "no", "save_strategy": "no", "bf16": False, "disable_tqdm": True}
+    if task == "image-classification":
+        return {"task": task, "output_dir": "<tmp>/out", "baselines": False, "model": {"name_or_path": "<tiny-vit>"},
+                "data": {"dataset": None}, "strategy": {"name": "full"}, "training": training}
+    return {"output_dir": "<tmp>/out", "model": {"name_or_path": "<tiny-bert>"},
+            "data": {"dataset": None, "max_length": 32}, "strategy": {"name": "full"}, "training": training}
+
+
+def merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
+
+
+def substitute(value: Any, places: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        for placeholder, real in places.items():
+            value = value.replace(placeholder, real)
+        return value
+    if isinstance(value, Mapping):
+        return {k: substitute(v, places) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(substitute(v, places) for v in value)
+    return value
+
+
+def lookup(raw: Mapping[str, Any], param: str) -> Any:
+    node: Any = raw
+    for part in param.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def normalise(message: str, places: Mapping[str, str]) -> str:
+    """Real scratch / model paths back to their placeholders, whitespace collapsed: a stable doc line."""
+    for placeholder, real in sorted(places.items(), key=lambda kv: -len(kv[1])):
+        message = message.replace(real, placeholder)
+    return " ".join(message.split())
+
+
+def snapshot(directory: Path) -> dict[str, int]:
+    return {str(p.relative_to(directory)): p.stat().st_size if p.is_file() else -1 for p in directory.rglob("*")}
+
+
+def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> tuple[dict[str, Any], Any]:
+    """Build the config and run the recipe exactly as a user would; returns (merged raw config, recipe)."""
+    from hf_transfer_kit.config import apply_overrides, config_from_dict, load_config
+    from hf_transfer_kit.recipes import recipe_for
+
+    raw = substitute(merge(base_config(entry.config.get("task")), entry.config), places)
+    state: dict[str, Any] = {"raw": raw, "recipe": None}
+    if entry.config_path is not None:
+        load_config(tmp / entry.config_path, substitute(entry.overrides, places))
+        return state, None
+    apply_overrides(raw, substitute(entry.overrides, places))
+    cfg = config_from_dict(raw)
+    kwargs = {}
+    if entry.data == "default":
+        kwargs["train_dataset"] = default_data(cfg.task)
+    elif entry.data is not None:
+        kwargs["train_dataset"] = entry.data[1](tmp)
+    state["recipe"] = recipe_for(cfg.task)(cfg, **kwargs)
+    state["recipe"].run()
+    return state, state["recipe"]
+
+
+def default_data(task: str) -> Any:
+    if task == "image-classification":
+        from test_vision import toy_dataset as image_toy_dataset
+
+        return image_toy_dataset(12)
+    from conftest import toy_dataset
+
+    return toy_dataset(24)
+
+
+# ---- the doc ---------------------------------------------------------------------------------------------------
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False).strip()
+
+
+def describe_input(entry: BadInput) -> str:
+    """The input as a user writes it: YAML patch, overrides, data, files, environment."""
+    parts = []
+    config = {k: v for k, v in entry.config.items() if k != "task"}
+    if entry.config_path is not None:
+        parts.append(f"`hf-transfer-kit train <tmp>/{entry.config_path}`")
+    if config:
+        parts.append(f"`{_flow(config)}`")
+    if entry.overrides:
+        parts.append("override " + " ".join(f"`{o}`" for o in entry.overrides))
+    if entry.data not in ("default", None):
+        parts.append(f"train_dataset: {entry.data[0]}")
+    if entry.note:
+        parts.append(f"({entry.note})")
+    return _cell("; ".join(parts) or "(base config)")
+
+
+def row(entry: BadInput, message: str) -> str:
+    cells = [f"`{entry.id}`", describe_input(entry), f"`{entry.param}`", _cell(message)]
+    if entry.gap:
+        cells.append(_cell(entry.gap))
+    return "| " + " | ".join(cells) + " |"
+
+
+def render(messages: Mapping[str, str]) -> str:
+    """docs/bad_inputs.md from the catalogue and the observed messages (``python tests/test_bad_inputs.py --write``)."""
+    listed = [e for e in CATALOGUE if not e.gap]
+    gaps = [e for e in CATALOGUE if e.gap]
+    lines = [
+        "# Bad-input catalogue",
+        "",
+        f"{len(listed)} bad inputs and the exact error the kit gives for each, plus {len(gaps)} known gaps. Generated by "
+        "`python tests/test_bad_inputs.py --write` from the entries in `tests/test_bad_inputs.py`, by running each "
+        "one; that test fails when a message below differs from the kit's, so this page cannot drift.",
+        "",
+        "Every entry in the catalogue is checked to raise `hf_transfer_kit.errors.ConfigError` **before training** "
+        "(`Trainer.train` is never called), to **write nothing** (no output directory, no `.out.partial` staging "
+        "directory), and to read `param=value: fix`: `err.param` is the setting in the *parameter* column, the value "
+        "is the one given (`<redacted>` for secrets), and the fix says what to do.",
+        "",
+        "Each input is applied to a small working config (text: a tiny random BERT on in-memory toy data with three "
+        "string classes; vision: a tiny random ViT taking 32 px images, three classes). Placeholders: `<tmp>` is the "
+        "run's scratch directory (`output_dir: <tmp>/out`), `<tiny-bert>` / `<tiny-vit>` / `<tiny-cnn>` the tiny "
+        "checkpoints (the CNN is an EfficientNet-Lite). Overrides are the dotted `key=value` arguments of "
+        "`hf-transfer-kit train CONFIG ...`.",
+        "",
+    ]
+    for area, title in AREAS.items():
+        entries = [e for e in listed if e.area == area]
+        lines += [f"## {title} ({len(entries)})", "", "| id | input | parameter | error message |", "|---|---|---|---|"]
+        lines += [row(e, messages[e.id]) for e in entries]
+        lines.append("")
+    lines += [
+        f"## Known gaps ({len(gaps)})",
+        "",
+        "Inputs that still get an unclear error today (a raw exception, or no specific parameter), in code owned "
+        "elsewhere. Each runs as a strict xfail: when the fix lands the test fails until the entry joins the "
+        "catalogue above.",
+        "",
+        "| id | input | parameter it should name | error today | where the fix belongs |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [row(e, messages[e.id]) for e in gaps]
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ---- the test --------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def places(tmp_path: Path, tiny_model_dir: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    out = {"<tmp>": str(tmp_path), "<tiny-bert>": tiny_model_dir}
+    if "image-classification" in json.dumps(request.node.callspec.params["entry"].config):
+        models = request.getfixturevalue("vision_models")
+        out.update({"<tiny-vit>": models["vit"], "<tiny-cnn>": models["efficientnet_lite"]})
+    return out
+
+
+@pytest.fixture(scope="session")
+def vision_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from test_vision import tiny_vision_models
+
+    return tiny_vision_models(tmp_path_factory.mktemp("tiny-vision"))
+
+
+@pytest.fixture
+def hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping], None]:
+    """Point huggingface_hub at no saved token and the given offline mode. Its constants are read when it is first
+    imported (conftest imports it with HF_HUB_OFFLINE=1), so they are patched, as tests/test_hub.py does."""
+    def apply(env: Mapping[str, Any]) -> None:
+        from huggingface_hub import constants
+
+        home = tmp_path_factory.mktemp("no-hf-login")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", env["offline"])
+        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+        for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+            monkeypatch.delenv(var, raising=False)
+        if env.get("token"):
+            monkeypatch.setenv("HF_TOKEN", env["token"])
+    return apply
+
+
+def _params() -> Iterator[Any]:
+    for entry in CATALOGUE:
+        marks = [pytest.mark.xfail(strict=True, raises=KnownGap, reason=entry.gap)] if entry.gap else []
+        yield pytest.param(entry, id=entry.id, marks=marks)
+
+
+@pytest.mark.parametrize("entry", list(_params()))
+def test_bad_input_fails_early_with_param_value_and_fix(entry: BadInput, tmp_path: Path, places: dict[str, str],
+                                                        hub_env: Callable[[Mapping], None],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    from hf_transfer_kit.errors import ConfigError
+
+    if entry.skip_if is not None and (reason := entry.skip_if()):
+        pytest.skip(reason)
+    for name, content in entry.files.items():
+        path = tmp_path / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    if entry.hub_env is not None:
+        hub_env(entry.hub_env)
+    before = snapshot(tmp_path)
+    train_calls: list[int] = []
+    real_train = transformers.Trainer.train
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        train_calls.append(1)
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "train", spy)
+
+    with pytest.raises(Exception) as info:
+        trigger(entry, places, tmp_path)
+    err = info.value
+    is_config_error = isinstance(err, ConfigError)
+    shown = str(err) if is_config_error else f"{type(err).__name__}: {err}"
+    message = normalise(shown, places)
+    check_doc(entry, message)
+
+    problems = contract_problems(entry, err, places, tmp_path)
+    problems += ["Trainer.train was called"] if train_calls else []
+    problems += [f"wrote {sorted(set(snapshot(tmp_path)) - set(before))}"] if snapshot(tmp_path) != before else []
+    if entry.gap and problems:
+        raise KnownGap(f"{entry.id}: {'; '.join(problems)}")
+    assert not problems, f"{entry.id}: {'; '.join(problems)}\n{shown}"
+
+
+def contract_problems(entry: BadInput, err: BaseException, places: Mapping[str, str], tmp: Path) -> list[str]:
+    """What is wrong with the error ``entry`` got (empty when it meets the contract)."""
+    from hf_transfer_kit.errors import ConfigError
+
+    if not isinstance(err, ConfigError):
+        return [f"raised {type(err).__name__}, not ConfigError"]
+    problems = []
+    message = str(err)
+    if err.param != entry.param:
+        problems.append(f"param is {err.param!r}, expected {entry.param!r}")
+    expected = expected_value(entry, places)
+    assert expected is not MISSING, f"{entry.id}: give the entry a value= (its param is not in its config)"
+    if not message.startswith(f"{entry.param}={expected!r}: "):
+        problems.append(f"message does not start with {entry.param}={expected!r}: ")
+    if entry.secret and entry.secret in message + repr(err.value):
+        problems.append("the secret appears in the message")
+    if len(err.fix.split()) < 4 or not FIX_WORDS.search(err.fix):
+        problems.append(f"the fix {err.fix!r} does not say what to do")
+    if (tmp / "out").exists() and not any(name.split("/")[0] == "out" for name in entry.files):
+        problems.append("the output directory exists")
+    if (tmp / ".out.partial").exists():
+        problems.append("the staging directory .out.partial exists")
+    return problems
+
+
+def expected_value(entry: BadInput, places: Mapping[str, str]) -> Any:
+    """The value the message must show: the entry's ``value``, else what the input sets at ``param``."""
+    from hf_transfer_kit.config.loader import apply_overrides
+    from hf_transfer_kit.errors import ConfigError
+
+    if entry.value is not MISSING:
+        return substitute(entry.value, places)
+    raw = substitute(merge(base_config(entry.config.get("task")), entry.config), places)
+    try:
+        apply_overrides(raw, substitute(entry.overrides, places))
+    except ConfigError:
+        pass
+    return lookup(raw, entry.param)
+
+
+def check_doc(entry: BadInput, message: str) -> None:
+    """The doc's row for ``entry`` shows this exact message (or, when writing the doc, record it)."""
+    record = os.environ.get(RECORD_ENV)
+    if record:
+        with open(record, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": entry.id, "message": message}) + "\n")
+        return
+    expected = row(entry, message)
+    doc = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+    assert expected in doc.splitlines(), (
+        f"docs/bad_inputs.md is out of date for {entry.id!r}; run `python tests/test_bad_inputs.py --write`.\n"
+        f"expected row: {expected}")
+
+
+def test_doc_lists_exactly_the_catalogue() -> None:
+    """Rows for removed or renamed entries fail here (each entry's own row is checked by the test above)."""
+    ids = [e.id for e in CATALOGUE]
+    assert len(ids) == len(set(ids)), "duplicate entry ids"
+    assert len([e for e in CATALOGUE if not e.gap]) >= 30 and set(AREAS) == {e.area for e in CATALOGUE}
+    order = [e.id for area in AREAS for e in CATALOGUE if e.area == area and not e.gap]
+    order += [e.id for e in CATALOGUE if e.gap]
+    documented = re.findall(r"^\| `([\w-]+)` \|", DOC.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert documented == order, "docs/bad_inputs.md lists other entries; run `python tests/test_bad_inputs.py --write`"
+
+
+def main() -> int:
+    """``--write``: run every entry through pytest (fixtures included), then render docs/bad_inputs.md."""
+    if sys.argv[1:] != ["--write"]:
+        print(__doc__)
+        return 2
+    record = ROOT / "docs" / ".bad_inputs.record.jsonl"
+    record.unlink(missing_ok=True)
+    env = {**os.environ, RECORD_ENV: str(record)}
+    code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)),
+                            "-k", "test_bad_input_fails_early"], cwd=ROOT, env=env)
+    messages = {}
+    for line in record.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        messages[item["id"]] = item["message"]
+    record.unlink()
+    missing = [e.id for e in CATALOGUE if e.id not in messages and not (e.skip_if and e.skip_if())]
+    if code != 0 or missing:
+        print(f"not writing {DOC}: pytest exit {code}, entries without a message: {missing}", file=sys.stderr)
+        return 1
+    for entry in CATALOGUE:  # an entry skipped on this machine keeps its documented row
+        messages.setdefault(entry.id, _documented_message(entry))
+    DOC.write_text(render(messages), encoding="utf-8")
+    print(f"wrote {DOC} ({len(CATALOGUE)} entries)")
+    return 0
+
+
+def _documented_message(entry: BadInput) -> str:
+    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+    for line in text.splitlines():
+        if line.startswith(f"| `{entry.id}` |"):
+            cells = re.split(r"(?<!\\) \| ", line.strip("| "))
+            return cells[3].replace("\\|", "|")
+    raise SystemExit(f"{entry.id} was skipped here and has no documented message yet; run --write where it runs")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
