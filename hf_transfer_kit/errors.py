@@ -17,6 +17,11 @@ from typing import Any
 _SECRET = re.compile(r"token|secret|password|api_key", re.IGNORECASE)
 
 
+def is_secret(name: str) -> bool:
+    """True for parameter names whose values must never be echoed (``hub.token``, ``training.hub_token``...)."""
+    return bool(_SECRET.search(name))
+
+
 class ConfigError(ValueError):
     """A user-facing input error raised before any training starts.
 

@@ -41,9 +41,11 @@ DOC = ROOT / "docs" / "bad_inputs.md"
 RECORD_ENV = "HF_KIT_BAD_INPUTS_RECORD"
 MISSING = object()
 SENTINEL_TOKEN = "hf_SENTINEL_do_not_print_0123456789"
-#: Words that make a message say how to fix the input rather than only restate it.
+#: What makes a message say how to fix the input rather than only restate it: an instruction, an example, or the
+#: list of valid choices to pick from.
 FIX_WORDS = re.compile(r"\b(use|set|give|choose|pass|remove|run|map|check|drop|fill|install|unset|leave|rename|"
-                       r"convert|point|quote|put|fix|change|reshape)\b|e\.g\.", re.IGNORECASE)
+                       r"convert|point|quote|put|fix|change|reshape|write)\b|e\.g\.|did you mean|\bvalid:|"
+                       r"\bavailable:", re.IGNORECASE)
 
 
 class KnownGap(Exception):
@@ -241,7 +243,7 @@ CATALOGUE: list[BadInput] = [
     # ---- strategy ---------------------------------------------------------------------------------------------
     BadInput("unknown-strategy", "strategy", "strategy.name", {"strategy": {"name": "lroa"}}),
     BadInput("unknown-peft-method", "strategy", "strategy.method", {"strategy": {"name": "peft", "method": "lorra"}}),
-    BadInput("peft-without-method", "strategy", "strategy.method", {"strategy": {"name": "peft"}}),
+    BadInput("peft-without-method", "strategy", "strategy.method", {"strategy": {"name": "peft"}}, value=None),
     BadInput("lora-with-other-method", "strategy", "strategy.method", {"strategy": {"name": "lora", "method": "ia3"}}),
     BadInput("lora-unknown-field", "strategy", "strategy.rank", {"strategy": {"name": "lora", "rank": 4}}),
     BadInput("field-of-another-method", "strategy", "strategy.r", {"strategy": {"name": "peft", "method": "ia3", "r": 4}}),

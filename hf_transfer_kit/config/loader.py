@@ -19,10 +19,12 @@ from typing import Any, Optional
 
 import yaml
 
-from ..errors import ConfigError, closest
+from ..errors import ConfigError, closest, is_secret
 from .schema import TRAINING_DEFAULTS, DataConfig, HubConfig, ModelConfig, RecipeConfig
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "hub": HubConfig}
+_SECTION_EXAMPLES = {"model": "{name_or_path: bert-base-uncased}", "data": "{dataset: builtin:bbc_news}",
+                     "hub": "{push_to_hub: true, repo_id: me/my-model}"}
 CONFIG_FILENAME = "recipe_config.yaml"
 
 
@@ -48,7 +50,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(key, text, f"'{part}' is a value, not a section; override a key that exists.")
+                raise ConfigError(key, text, f"'{part}' is a value, not a section; use a dotted key that exists, e.g. "
+                                  "training.learning_rate=3e-4.")
             node = child
         node[parts[-1]] = parse_value(text)
     return raw
@@ -92,6 +95,13 @@ def _coerce(value: Any, annotation: Any, param: str) -> Any:
     return value
 
 
+def _token_hint(key: str) -> str:
+    """A pasted token gets told where tokens go (its value is already redacted by ConfigError)."""
+    if not is_secret(key):
+        return ""
+    return " Tokens are never read from the config: set the HF_TOKEN environment variable or run `hf auth login`."
+
+
 def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str) -> Any:
     """Instantiate dataclass ``cls`` from ``data``; unknown keys are errors with a suggestion."""
     data = dict(data or {})
@@ -101,7 +111,8 @@ def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str) -> A
         if key not in names:
             raise ConfigError(
                 f"{prefix}{key}", data[key],
-                f"unknown key in '{prefix.rstrip('.') or 'config'}'.{closest(key, names)} Valid keys: {', '.join(names)}.",
+                f"unknown key in '{prefix.rstrip('.') or 'config'}'.{closest(key, names)}{_token_hint(key)} Valid keys: "
+                f"{', '.join(names)}.",
             )
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     return cls(**kwargs)
@@ -189,7 +200,8 @@ def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
         if key not in fields:
             raise ConfigError(
                 f"training.{key}", value,
-                f"not a transformers.TrainingArguments field.{closest(key, fields)}",
+                f"not a transformers.TrainingArguments field.{closest(key, fields)} Check the name against "
+                "`hf-transfer-kit train --help` or the TrainingArguments documentation.",
             )
         if key in _HUB_TRAINING_FIELDS:
             raise _hub_field_error(key, value)
@@ -210,7 +222,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> RecipeConfig:
     top = [f.name for f in dataclasses.fields(RecipeConfig)]
     for key in raw:
         if key not in top:
-            raise ConfigError(key, raw[key], f"unknown top-level key.{closest(key, top)} Valid keys: {', '.join(top)}.")
+            raise ConfigError(key, raw[key], f"unknown top-level key.{closest(key, top)}{_token_hint(key)} Valid keys: "
+                                            f"{', '.join(top)}.")
     kwargs: dict[str, Any] = {}
     scalars = (("task", str), ("output_dir", str), ("overwrite_output_dir", bool), ("resume", bool),
                ("baselines", bool), ("global_batch_size", Optional[int]))
@@ -220,7 +233,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> RecipeConfig:
     for name, cls in SECTIONS.items():
         if name in raw:
             if not isinstance(raw[name], Mapping):
-                raise ConfigError(name, raw[name], f"'{name}' must be a mapping of keys to values.")
+                raise ConfigError(name, raw[name], f"write '{name}' as a mapping of its keys to values, e.g. "
+                                  f"{_SECTION_EXAMPLES[name]}.")
             kwargs[name] = build_dataclass(cls, raw[name], f"{name}.")
     strategy = raw.get("strategy") or {"name": "full"}
     if not isinstance(strategy, Mapping):
@@ -228,7 +242,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> RecipeConfig:
     kwargs["strategy"] = build_strategy_config(strategy)
     if raw.get("training") is not None:
         if not isinstance(raw["training"], Mapping):
-            raise ConfigError("training", raw["training"], "'training' must be a mapping of TrainingArguments fields.")
+            raise ConfigError("training", raw["training"], "write 'training' as a mapping of TrainingArguments "
+                              "fields, e.g. {learning_rate: 3e-4, num_train_epochs: 3}.")
         kwargs["training"] = dict(raw["training"])
     return RecipeConfig(**kwargs)
 
@@ -249,7 +264,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
             raise ConfigError("config", str(path), f"is not valid YAML ({problem}{at}); fix the syntax there, e.g. "
                               "quote values that contain ': ' or '#'.") from err
         if not isinstance(raw, dict):
-            raise ConfigError("config", str(path), "the YAML must be a mapping with sections model, data, strategy, training.")
+            raise ConfigError("config", str(path), "the YAML is not a mapping; write it with top-level sections "
+                              "model, data, strategy, training (see recipes/configs/).")
     return config_from_dict(apply_overrides(raw, overrides))
 
 

@@ -114,7 +114,7 @@ def load_image_folder(cfg: DataConfig) -> DatasetDict:
         if len(names) < 2:
             found = f"only the class folder {names}" if names else "no class subfolders"
             raise ConfigError("data.image_folder", cfg.image_folder, f"found {found} in split '{split}'; an image "
-                              "classifier needs at least 2 classes, one subfolder of images per class.")
+                              "classifier needs at least 2 classes: put the images in one subfolder per class.")
     if cfg.train_split != "train" and "train" in loaded:
         loaded[cfg.train_split] = loaded.pop("train")
     return loaded

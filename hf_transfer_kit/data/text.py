@@ -131,7 +131,8 @@ def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -
             names = [str(i) for i in range(count)]
         else:
             raise ConfigError("data.label_column", cfg.label_column,
-                              "labels must be all integers or all strings (float labels mean regression, "
+                              "labels must be all integers or all strings; convert them to class ids or "
+                              "names (float labels mean regression, "
                               "which this recipe does not do).")
     if num_labels is not None and num_labels != len(names):
         raise ConfigError("model.num_labels", num_labels, f"the data has {len(names)} classes {names[:10]}; set "
@@ -198,7 +199,8 @@ def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: O
     to its column, so every task gets the same split logic and the same error messages.
     """
     if cfg.train_split not in raw:
-        raise ConfigError("data.train_split", cfg.train_split, f"no such split; available: {list(raw)}.")
+        raise ConfigError("data.train_split", cfg.train_split, f"no such split; use one of the data's splits "
+                          f"{list(raw)}.")
     for split, ds in raw.items():
         if len(ds) == 0:
             raise ConfigError(f"data ({split} split)", 0, "the split is empty; give at least one example per class.")
