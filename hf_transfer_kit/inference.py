@@ -93,4 +93,6 @@ def load_pipeline(output_dir: str | Path) -> Any:
     model, preprocessor, config = load_for_inference(output_dir)
     if config.task == "image-classification":
         return pipeline("image-classification", model=model, image_processor=preprocessor)
+    if config.task == "fill-mask":  # a continued-pretraining output
+        return pipeline("fill-mask", model=model, tokenizer=preprocessor)
     return pipeline("text-classification", model=model, tokenizer=preprocessor)

@@ -84,6 +84,8 @@ class BadInput:
     gap: Optional[str] = None
     #: Returns a reason to skip the entry on this machine (e.g. "CUDA present"), or None.
     skip_if: Optional[Callable[[], Optional[str]]] = None
+    #: Packages made to look uninstalled (``importlib.util.find_spec`` answers None), e.g. ("deepspeed",).
+    hide_modules: tuple[str, ...] = ()
 
 
 # ---- data and files the entries use ----------------------------------------------------------------------------
@@ -124,18 +126,6 @@ def _no_cuda() -> Optional[str]:
     return "a CUDA GPU is present (fp16 works there)" if torch.cuda.is_available() else None
 
 
-def _deepspeed_missing() -> Optional[str]:
-    import importlib.util
-
-    return "DeepSpeed is installed here" if importlib.util.find_spec("deepspeed") else None
-
-
-def _wandb_missing() -> Optional[str]:
-    import importlib.util
-
-    return "wandb is installed here" if importlib.util.find_spec("wandb") else None
-
-
 ONE_CLASS_FOLDER = {f"photos/cats/{i}.png": _png(40 * i) for i in range(3)}
 BROKEN_FILES = {f"broken{i}.png": b"not a png" for i in range(6)}
 
@@ -167,10 +157,11 @@ CATALOGUE: list[BadInput] = [
     BadInput("training-batch-size-zero", "config", "training.per_device_train_batch_size",
              {"training": {"per_device_train_batch_size": 0}}),
     BadInput("negative-learning-rate", "config", "training.learning_rate", overrides=("training.learning_rate=-3e-4",)),
-    BadInput("zero-epochs", "config", "training.num_train_epochs", {"training": {"num_train_epochs": 0, "max_steps": -1}}),
+    BadInput("zero-epochs", "config", "training.num_train_epochs",
+             {"training": {"num_train_epochs": 0, "max_steps": -1}}),
     BadInput("bf16-not-a-bool", "config", "training.bf16", {"training": {"bf16": "maybe"}}),
     BadInput("tracker-not-installed", "config", "training.report_to", {"training": {"report_to": "wandb"}},
-             skip_if=_wandb_missing),
+             hide_modules=("wandb",), note="wandb not installed"),
     BadInput("output-dir-is-a-file", "config", "output_dir", files={"out": "a file, not a run"}),
     BadInput("output-dir-not-empty", "config", "output_dir", files={"out/keep.txt": "a previous run"},
              note="`<tmp>/out` already holds a previous run"),
@@ -230,15 +221,13 @@ CATALOGUE: list[BadInput] = [
     BadInput("num-labels-zero", "model", "model.num_labels", {"model": {"num_labels": 0}}),
     BadInput("hub-model-offline", "model", "model.name_or_path",
              {"model": {"name_or_path": "nobody/no-such-model"}}, note="HF_HUB_OFFLINE=1, not cached"),
-    BadInput("image-model-for-text-task", "model", "model.name_or_path", {"model": {"name_or_path": "<tiny-vit>"}}),
+    BadInput("image-model-for-text-task", "model", "model.name_or_path", {"model": {"name_or_path": "<tiny-vit>"}},
+             note="a ViT checkpoint: no tokenizer"),
     BadInput("empty-model-directory", "model", "model.name_or_path", {"model": {"name_or_path": "<tmp>/model"}},
-             files={"model/": None}, gap="recipes/text_classification.py: load_preprocessor catches only OSError; "
-             "catch ValueError too (or check for config.json / tokenizer files in check_model_source)."),
+             files={"model/": None}),
     BadInput("max-length-beyond-model-positions", "model", "data.max_length", {"data": {"max_length": 100000}},
              data=("300-word texts", _text({"text": [" ".join(["word"] * 300)] * 12, "label": ["a", "b", "c"] * 4})),
-             note="the tiny BERT has 128 positions",
-             gap="recipes/text_classification.py: compare data.max_length with the model's max_position_embeddings "
-             "(or cap it at tokenizer.model_max_length) after loading the model, before training."),
+             note="the tiny BERT has 128 positions"),
 
     # ---- strategy ---------------------------------------------------------------------------------------------
     BadInput("unknown-strategy", "strategy", "strategy.name", {"strategy": {"name": "lroa"}}),
@@ -246,7 +235,8 @@ CATALOGUE: list[BadInput] = [
     BadInput("peft-without-method", "strategy", "strategy.method", {"strategy": {"name": "peft"}}, value=None),
     BadInput("lora-with-other-method", "strategy", "strategy.method", {"strategy": {"name": "lora", "method": "ia3"}}),
     BadInput("lora-unknown-field", "strategy", "strategy.rank", {"strategy": {"name": "lora", "rank": 4}}),
-    BadInput("field-of-another-method", "strategy", "strategy.r", {"strategy": {"name": "peft", "method": "ia3", "r": 4}}),
+    BadInput("field-of-another-method", "strategy", "strategy.r",
+             {"strategy": {"name": "peft", "method": "ia3", "r": 4}}),
     BadInput("freeze-pattern-matches-nothing", "strategy", "strategy.freeze",
              {"strategy": {"name": "partial", "freeze": ["encoder.layer.99"]}}, value="encoder.layer.99"),
     BadInput("freeze-more-layers-than-exist", "strategy", "strategy.freeze_bottom_layers",
@@ -257,11 +247,13 @@ CATALOGUE: list[BadInput] = [
              {"strategy": {"name": "partial", "train_only": "everything"}}),
     BadInput("lora-targets-absent", "strategy", "strategy.target_modules",
              {"strategy": {"name": "lora", "target_modules": ["q_proj", "v_proj"]}}),
-    BadInput("lora-targets-empty", "strategy", "strategy.target_modules", {"strategy": {"name": "lora", "target_modules": []}}),
+    BadInput("lora-targets-empty", "strategy", "strategy.target_modules",
+             {"strategy": {"name": "lora", "target_modules": []}}),
     BadInput("lora-targets-not-names", "strategy", "strategy.target_modules",
              {"strategy": {"name": "lora", "target_modules": 5}}),
     BadInput("lora-rank-zero", "strategy", "strategy.r", {"strategy": {"name": "lora", "r": 0}}),
-    BadInput("lora-dropout-above-one", "strategy", "strategy.lora_dropout", {"strategy": {"name": "lora", "lora_dropout": 1.5}}),
+    BadInput("lora-dropout-above-one", "strategy", "strategy.lora_dropout",
+             {"strategy": {"name": "lora", "lora_dropout": 1.5}}),
     BadInput("loha-rank-zero", "strategy", "strategy.r", {"strategy": {"name": "peft", "method": "loha", "r": 0}}),
     BadInput("lora-layers-pattern-alone", "strategy", "strategy.layers_pattern",
              {"strategy": {"name": "lora", "layers_pattern": "layer"}}),
@@ -277,15 +269,13 @@ CATALOGUE: list[BadInput] = [
     # ---- distributed / precision (hf_transfer_kit/launch.py) --------------------------------------------------
     BadInput("fp16-on-cpu", "distributed", "training.fp16", {"training": {"fp16": True}}, skip_if=_no_cuda),
     BadInput("deepspeed-missing", "distributed", "training.deepspeed", {"training": {"deepspeed": "ds_zero2.json"}},
-             skip_if=_deepspeed_missing),
+             hide_modules=("deepspeed",), note="DeepSpeed not installed"),
     BadInput("global-batch-not-divisible", "distributed", "global_batch_size", {"global_batch_size": 12},
              note="per_device_train_batch_size 8, 1 process"),
     BadInput("fsdp-v1-with-partial", "distributed", "strategy.name",
              {"strategy": {"name": "partial", "freeze_embeddings": True}, "training": {"fsdp": "full_shard"}}),
     BadInput("load-best-without-checkpoints", "distributed", "training.load_best_model_at_end",
-             {"training": {"load_best_model_at_end": True, "eval_strategy": "epoch", "save_strategy": "no"}},
-             gap="recipes/base.py training_arguments: name the field TrainingArguments rejects (training.<field>) "
-             "instead of echoing the whole training section."),
+             {"training": {"load_best_model_at_end": True, "eval_strategy": "epoch", "save_strategy": "no"}}),
 
     # ---- Hub ----------------------------------------------------------------------------------------------------
     BadInput("push-without-repo-id", "hub", "hub.repo_id", {"hub": {"push_to_hub": True}}, value=None),
@@ -388,26 +378,22 @@ def snapshot(directory: Path) -> dict[str, int]:
     return {str(p.relative_to(directory)): p.stat().st_size if p.is_file() else -1 for p in directory.rglob("*")}
 
 
-def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> tuple[dict[str, Any], Any]:
-    """Build the config and run the recipe exactly as a user would; returns (merged raw config, recipe)."""
+def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> None:
+    """Read the config and run the recipe exactly as a user would (``recipe_for(task)(cfg, ...).run()``)."""
     from hf_transfer_kit.config import apply_overrides, config_from_dict, load_config
     from hf_transfer_kit.recipes import recipe_for
 
-    raw = substitute(merge(base_config(entry.config.get("task")), entry.config), places)
-    state: dict[str, Any] = {"raw": raw, "recipe": None}
     if entry.config_path is not None:
         load_config(tmp / entry.config_path, substitute(entry.overrides, places))
-        return state, None
-    apply_overrides(raw, substitute(entry.overrides, places))
-    cfg = config_from_dict(raw)
+        return
+    raw = substitute(merge(base_config(entry.config.get("task")), entry.config), places)
+    cfg = config_from_dict(apply_overrides(raw, substitute(entry.overrides, places)))
     kwargs = {}
     if entry.data == "default":
         kwargs["train_dataset"] = default_data(cfg.task)
     elif entry.data is not None:
         kwargs["train_dataset"] = entry.data[1](tmp)
-    state["recipe"] = recipe_for(cfg.task)(cfg, **kwargs)
-    state["recipe"].run()
-    return state, state["recipe"]
+    recipe_for(cfg.task)(cfg, **kwargs).run()
 
 
 def default_data(task: str) -> Any:
@@ -433,7 +419,8 @@ def _flow(value: Any) -> str:
 def describe_input(entry: BadInput) -> str:
     """The input as a user writes it: YAML patch, overrides, data, files, environment."""
     parts = []
-    config = {k: v for k, v in entry.config.items() if k != "task"}
+    # the vision section's title says task: image-classification; any other task value is part of the input
+    config = {k: v for k, v in entry.config.items() if not (k == "task" and v == "image-classification")}
     if entry.config_path is not None:
         parts.append(f"`hf-transfer-kit train <tmp>/{entry.config_path}`")
     if config:
@@ -461,8 +448,8 @@ def render(messages: Mapping[str, str]) -> str:
     lines = [
         "# Bad-input catalogue",
         "",
-        f"{len(listed)} bad inputs and the exact error the kit gives for each, plus {len(gaps)} known gaps. Generated by "
-        "`python tests/test_bad_inputs.py --write` from the entries in `tests/test_bad_inputs.py`, by running each "
+        f"{len(listed)} bad inputs and the exact error the kit gives for each, plus {len(gaps)} known gaps. "
+        "Generated by `python tests/test_bad_inputs.py --write` from the entries in `tests/test_bad_inputs.py`, by running each "
         "one; that test fails when a message below differs from the kit's, so this page cannot drift.",
         "",
         "Every entry in the catalogue is checked to raise `hf_transfer_kit.errors.ConfigError` **before training** "
@@ -502,7 +489,8 @@ def render(messages: Mapping[str, str]) -> str:
 @pytest.fixture
 def places(tmp_path: Path, tiny_model_dir: str, request: pytest.FixtureRequest) -> dict[str, str]:
     out = {"<tmp>": str(tmp_path), "<tiny-bert>": tiny_model_dir}
-    if "image-classification" in json.dumps(request.node.callspec.params["entry"].config):
+    entry_config = json.dumps(request.node.callspec.params["entry"].config)
+    if re.search(r"image-classification|<tiny-vit>|<tiny-cnn>", entry_config):
         models = request.getfixturevalue("vision_models")
         out.update({"<tiny-vit>": models["vit"], "<tiny-cnn>": models["efficientnet_lite"]})
     return out
@@ -558,6 +546,12 @@ def test_bad_input_fails_early_with_param_value_and_fix(entry: BadInput, tmp_pat
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     if entry.hub_env is not None:
         hub_env(entry.hub_env)
+    if entry.hide_modules:
+        import importlib.util
+
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in entry.hide_modules
+                            else real_find_spec(name, *a, **k))
     before = snapshot(tmp_path)
     train_calls: list[int] = []
     real_train = transformers.Trainer.train
@@ -571,8 +565,7 @@ def test_bad_input_fails_early_with_param_value_and_fix(entry: BadInput, tmp_pat
     with pytest.raises(Exception) as info:
         trigger(entry, places, tmp_path)
     err = info.value
-    is_config_error = isinstance(err, ConfigError)
-    shown = str(err) if is_config_error else f"{type(err).__name__}: {err}"
+    shown = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
     message = normalise(shown, places)
     check_doc(entry, message)
 
@@ -669,7 +662,8 @@ def main() -> int:
         print(f"not writing {DOC}: pytest exit {code}, entries without a message: {missing}", file=sys.stderr)
         return 1
     for entry in CATALOGUE:  # an entry skipped on this machine keeps its documented row
-        messages.setdefault(entry.id, _documented_message(entry))
+        if entry.id not in messages:
+            messages[entry.id] = _documented_message(entry)
     DOC.write_text(render(messages), encoding="utf-8")
     print(f"wrote {DOC} ({len(CATALOGUE)} entries)")
     return 0

@@ -80,7 +80,9 @@ def strategy_rows(run: RunRecord) -> list[tuple[str, str]]:
     """(setting, value) for the strategy; adapters show the resolved value where the config said 'auto'."""
     configured = _flatten(run.config.strategy.to_dict())
     configured.pop("name", None)
-    resolved = run.adapter_config or {}
+    # PEFT stores target_modules as a set: sort list values so the card is the same on every run.
+    resolved = {k: sorted(v) if isinstance(v, list) and all(isinstance(i, str) for i in v) else v
+                for k, v in (run.adapter_config or {}).items()}
     rows = []
     for key, value in configured.items():
         leaf = key.rsplit(".", 1)[-1]

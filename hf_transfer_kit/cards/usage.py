@@ -33,6 +33,9 @@ TASK_USAGE = {
                                      '"Replace this with the text to classify."'),
     "image-classification": TaskUsage("AutoModelForImageClassification", "AutoImageProcessor", "image_processor",
                                       '"path/or/url/to/an/image.jpg"'),
+    # the mask token is model-specific ([MASK], <mask>): the snippet asks the tokenizer for it
+    "fill-mask": TaskUsage("AutoModelForMaskedLM", "AutoTokenizer", "tokenizer",
+                           'f"The government announced new {classifier.tokenizer.mask_token} today."'),
 }
 
 

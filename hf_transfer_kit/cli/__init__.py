@@ -12,9 +12,11 @@ from typing import Optional
 
 from ..errors import ConfigError, TrainingInterrupted
 from . import card, demo, evaluate, export, predict, push, train
+from . import learning_curve
 
 COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export, "demo": demo, "card": card,
             "push": push}
+COMMANDS["learning-curve"] = learning_curve
 
 
 def build_parser() -> argparse.ArgumentParser:

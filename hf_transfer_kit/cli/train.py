@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     result = recipe_for(config.task)(config).run()
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate: one summary per run, from rank 0
         return 0
-    summary = {k: result.metrics["test"].get(k) for k in ("accuracy", "f1", "precision", "recall")}
+    test = result.metrics["test"]
+    # classifiers report accuracy and F1; a pretraining run (task fill-mask) its masked-token loss and perplexity
+    keys = ("loss", "perplexity") if "perplexity" in test else ("accuracy", "f1", "precision", "recall")
+    summary = {k: test.get(k) for k in keys}
     print(json.dumps({"output_dir": str(result.output_dir), "test": summary,
                       "trainable_percent": round(result.parameters.percent, 4)}))  # one line: easy to parse
     sys.stdout.flush()

@@ -111,8 +111,8 @@ def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str) -> A
         if key not in names:
             raise ConfigError(
                 f"{prefix}{key}", data[key],
-                f"unknown key in '{prefix.rstrip('.') or 'config'}'.{closest(key, names)}{_token_hint(key)} Valid keys: "
-                f"{', '.join(names)}.",
+                f"unknown key in '{prefix.rstrip('.') or 'config'}'.{closest(key, names)}{_token_hint(key)} "
+                f"Valid keys: {', '.join(names)}.",
             )
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     return cls(**kwargs)
@@ -121,8 +121,9 @@ def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str) -> A
 #: TrainingArguments' own Hub fields. The kit publishes through ``hub`` (one push of the finished, atomic
 #: output; the token only from HF_TOKEN / ``hf auth login``): a token in the config would be saved into
 #: recipe_config.yaml, and Trainer's own push would upload from the staging directory mid-run.
-_HUB_TRAINING_FIELDS = {"push_to_hub": "hub.push_to_hub", "hub_model_id": "hub.repo_id", "hub_private_repo": "hub.private",
-                        "hub_strategy": None, "hub_always_push": None, "hub_revision": None, "hub_token": None}
+_HUB_TRAINING_FIELDS = {"push_to_hub": "hub.push_to_hub", "hub_model_id": "hub.repo_id",
+                        "hub_private_repo": "hub.private", "hub_strategy": None, "hub_always_push": None,
+                        "hub_revision": None, "hub_token": None}
 #: Fields whose value must be >= 1 (the Trainer only finds out when it builds a DataLoader, mid-``train()``).
 _AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 
@@ -183,7 +184,7 @@ def _check_report_to(value: Any) -> None:
     for name in names:
         if name not in ("none", "all") and name not in available:
             raise ConfigError("training.report_to", value, f"'{name}' is not installed here; install it (pip install "
-                              f"{name}) or use one of: none, all{''.join(', ' + a for a in available)}.")
+                              f"{name}) or set training.report_to=none.")
 
 
 def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from ..errors import ConfigError
 
 BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
 BUILTIN_DATASET = "builtin:bbc_news"
+#: How plain-text files split into examples (the ``sample_by`` of datasets' "text" builder).
+TEXT_SAMPLE_BY = ("line", "paragraph", "document")
 
 
 @dataclass
@@ -96,6 +98,18 @@ class DataConfig:
                                   "where mirroring changes the class (digits, text)."})
     color_jitter: float = field(default=0.0, metadata={"help": "Random brightness, contrast and saturation change of "
                                 "up to this fraction on training images (0 = off; 0.4 is strong)."})
+    # ---- masked-LM pretraining (task: fill-mask) ----
+    mlm_probability: float = field(default=0.15, metadata={"help": "fill-mask: share of tokens (or, with "
+                                   "whole_word_masking, of words) masked for the model to predict (BERT: 0.15)."})
+    whole_word_masking: bool = field(default=False, metadata={"help": "fill-mask: mask every sub-word piece of a "
+                                     "chosen word together, so the model cannot guess a piece from its neighbours "
+                                     "(needs a fast tokenizer)."})
+    group_texts: bool = field(default=True, metadata={"help": "fill-mask: concatenate the tokenised texts and cut "
+                              "them into blocks of max_length tokens (nothing truncated away, no padding); false: "
+                              "one example per text, truncated to max_length."})
+    text_sample_by: str = field(default="line", metadata={"help": "fill-mask with plain-text files (data.train_file: "
+                                "a .txt file, a directory of them or a glob): one example per 'line', 'paragraph' "
+                                "(blank-line separated) or 'document' (file)."})
 
     def __post_init__(self) -> None:
         for name in ("validation_size", "test_size"):
@@ -117,6 +131,12 @@ class DataConfig:
                               "[0.5, 1.0].")
         if not 0 <= self.color_jitter < 1:
             raise ConfigError("data.color_jitter", self.color_jitter, "use a fraction in [0, 1), e.g. 0.2 (0 turns it off).")
+        if isinstance(self.mlm_probability, bool) or not isinstance(self.mlm_probability, (int, float)) or \
+                not 0 < self.mlm_probability < 1:
+            raise ConfigError("data.mlm_probability", self.mlm_probability, "use a fraction strictly between 0 and 1, "
+                              "e.g. 0.15 (BERT's choice).")
+        if self.text_sample_by not in TEXT_SAMPLE_BY:
+            raise ConfigError("data.text_sample_by", self.text_sample_by, f"use one of {', '.join(TEXT_SAMPLE_BY)}.")
 
 
 @dataclass
@@ -129,15 +149,20 @@ class HubConfig:
     def __post_init__(self) -> None:
         if self.push_to_hub and not self.repo_id:
             raise ConfigError("hub.repo_id", self.repo_id, "set hub.repo_id=<user>/<name> to push, or hub.push_to_hub=false.")
-        if self.repo_id:
-            # Checked here, not only at push time: the push runs after training, hours too late for a typo.
-            from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-            try:
-                validate_repo_id(self.repo_id)
-            except HFValidationError as err:
-                raise ConfigError("hub.repo_id", self.repo_id, f"not a valid Hub repo id ({err}); use "
-                                  "'<user>/<name>' with letters, digits, '-', '_' or '.'.") from err
+    def check_repo_id(self) -> None:
+        """Refuse an invalid repo id. RecipeConfig calls this, so a recipe's id is checked when the config is read:
+        its push runs after training, hours too late for a typo. (Not in ``__post_init__``: ``push_output`` checks the
+        id it is actually given, which may come from ``--repo-id``, with the same message.)"""
+        if not self.repo_id:
+            return
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(self.repo_id)
+        except HFValidationError as err:
+            raise ConfigError("hub.repo_id", self.repo_id, f"not a valid repo id ({err}); use '<user>/<name>' with "
+                              "letters, digits, '-', '_' or '.'.") from err
 
 
 # Our defaults on top of TrainingArguments' own; any TrainingArguments field may be set in `training`.
@@ -192,6 +217,7 @@ class RecipeConfig:
             raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
 
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}
+        self.hub.check_repo_id()
         epochs, max_steps = self.training.get("num_train_epochs", 3), self.training.get("max_steps", -1)
         if max_steps <= 0 and not epochs > 0:
             # Trainer would "train" for zero steps and the run would save the untrained model as its result.

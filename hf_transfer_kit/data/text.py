@@ -37,7 +37,7 @@ def _load_files(cfg: DataConfig) -> DatasetDict:
             cause = err.__cause__ or err
             reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
             raise ConfigError(param, path, f"could not be read as {_FORMATS[suffix]} ({reason}); check that the file "
-                              f"is valid {suffix[1:]} with a header / field names and at least one example.") from err
+                              f"is valid {suffix[1:]} and holds at least one example.") from err
     return DatasetDict(out)
 
 

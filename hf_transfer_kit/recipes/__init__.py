@@ -5,10 +5,13 @@ from __future__ import annotations
 from ..errors import ConfigError, closest
 from .base import Recipe, RunResult
 from .image_classification import ImageClassificationRecipe
+from .pretrain import MaskedLMPretrainRecipe
 from .text_classification import TextClassificationRecipe
 
 RECIPES: dict[str, type[Recipe]] = {TextClassificationRecipe.task: TextClassificationRecipe,
-                                    ImageClassificationRecipe.task: ImageClassificationRecipe}
+                                    ImageClassificationRecipe.task: ImageClassificationRecipe,
+                                    MaskedLMPretrainRecipe.task: MaskedLMPretrainRecipe,
+                                    **{alias: MaskedLMPretrainRecipe for alias in MaskedLMPretrainRecipe.aliases}}
 
 
 def recipe_for(task: str) -> type[Recipe]:
@@ -17,4 +20,5 @@ def recipe_for(task: str) -> type[Recipe]:
     return RECIPES[task]
 
 
-__all__ = ["RECIPES", "ImageClassificationRecipe", "Recipe", "RunResult", "TextClassificationRecipe", "recipe_for"]
+__all__ = ["RECIPES", "ImageClassificationRecipe", "MaskedLMPretrainRecipe", "Recipe", "RunResult",
+           "TextClassificationRecipe", "recipe_for"]

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Optional
 from .. import outputs
 from ..assets import resolve_model_path
 from ..config import RecipeConfig, load_config, save_config
+from ..config.schema import TRAINING_DEFAULTS
 from ..errors import ConfigError, TrainingInterrupted
 from ..launch import resolve_training_kwargs
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
@@ -182,8 +183,12 @@ class Recipe:
         try:
             return TrainingArguments(output_dir=str(output_dir), **kwargs)
         except (TypeError, ValueError) as err:
-            raise ConfigError("training", {k: v for k, v in self.config.training.items()},
-                              f"transformers.TrainingArguments rejected it: {err}") from err
+            # Name the field TrainingArguments complained about when its message mentions one the user set.
+            named = sorted((key for key in cfg.training if key in str(err)), key=lambda k: k in TRAINING_DEFAULTS)
+            param = f"training.{named[0]}" if named else "training"
+            value = cfg.training[named[0]] if named else dict(cfg.training)
+            raise ConfigError(param, value, f"transformers.TrainingArguments rejected it: {err}. Change {param} "
+                              "(fields and defaults: `hf-transfer-kit train --help`).") from err
 
     def setup(self) -> Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""

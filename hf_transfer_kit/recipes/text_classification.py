@@ -29,9 +29,10 @@ class TextClassificationRecipe(Recipe):
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_path, revision=self.config.model.revision,
                                                       trust_remote_code=self.config.model.trust_remote_code)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # no tokenizer files, or a checkpoint of another modality
             raise ConfigError("model.name_or_path", self.config.model.name_or_path,
-                              f"could not load a tokenizer ({err}); check the id or directory.") from err
+                              f"could not load a tokenizer ({str(err).splitlines()[0][:200]}); use a text model id or "
+                              "a directory that holds its tokenizer files.") from err
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token  # decoder-only models ship without a pad token
         return tokenizer
@@ -47,6 +48,16 @@ class TextClassificationRecipe(Recipe):
             use_safetensors=None if model_config.allow_pickle else True)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = preprocessor.pad_token_id
+        return model
+
+    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+        model = super().load_model(model_path, label_names)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        max_length = self.config.data.max_length
+        if positions is not None and max_length > positions and self.tokenizer.model_max_length > positions:
+            # Tokens past the position table crash inside the first forward pass; say so now.
+            raise ConfigError("data.max_length", max_length, f"the model has {positions} positions; use "
+                              f"data.max_length={positions} or less.")
         return model
 
     @classmethod

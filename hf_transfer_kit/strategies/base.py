@@ -124,7 +124,7 @@ def build_strategy_config(raw: Mapping[str, Any]) -> StrategyConfig:
     name = raw.get("name", "full")
     if name not in STRATEGIES:
         raise ConfigError("strategy.name", name,
-                          f"unknown strategy.{closest(str(name), STRATEGIES)} Use one of: {', '.join(sorted(STRATEGIES))}.")
+                          f"unknown strategy.{closest(str(name), STRATEGIES)} Available: {', '.join(sorted(STRATEGIES))}.")
     return STRATEGIES[name].config_cls.from_dict({**raw, "name": name})
 
 

@@ -30,11 +30,13 @@ def peft_config_class(method: str) -> type:
     """Return the PEFT config class for a method name such as 'lora', 'ia3', 'prefix-tuning' or a registered custom one."""
     from peft import PEFT_TYPE_TO_CONFIG_MAPPING
 
+    import hf_transfer_kit.adapters  # noqa: F401  (registers BOTTLENECK, whatever was imported before)
+
     key = method.upper().replace("-", "_")
     if key not in PEFT_TYPE_TO_CONFIG_MAPPING:
         names = [str(k.value if hasattr(k, "value") else k).lower() for k in PEFT_TYPE_TO_CONFIG_MAPPING]
         raise ConfigError("strategy.method", method,
-                          f"unknown PEFT method.{closest(method.lower(), names)} Use one of: {', '.join(names)}.")
+                          f"unknown PEFT method.{closest(method.lower(), names)} Available: {', '.join(names)}.")
     return PEFT_TYPE_TO_CONFIG_MAPPING[key]
 
 
@@ -69,8 +71,9 @@ class PeftStrategyConfig(StrategyConfig):
         fields = method_fields(peft_config_class(method))
         for key in raw:
             if key not in fields:
-                raise ConfigError(f"strategy.{key}", raw[key], f"not a field of {peft_config_class(method).__name__}; remove "
-                                  f"it or use a valid field.{closest(key, fields)} Valid: {', '.join(sorted(fields))}.")
+                cls_name = peft_config_class(method).__name__
+                raise ConfigError(f"strategy.{key}", raw[key], f"not a field of {cls_name}; remove it or use a valid "
+                                  f"field.{closest(key, fields)} Valid: {', '.join(sorted(fields))}.")
         options = {**cls.default_options, **raw}
         if "target_modules" in fields:
             options.setdefault("target_modules", "auto")
