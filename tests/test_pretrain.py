@@ -61,7 +61,8 @@ def test_pretraining_lowers_the_masked_lm_loss(pretrained: tuple[Path, dict]) ->
     assert metrics["test"]["num_masked_tokens"] > 0
 
 
-def test_output_is_a_plain_checkpoint_that_starts_a_classifier(pretrained: tuple[Path, dict], tmp_path: Path) -> None:
+def test_output_is_a_plain_checkpoint_that_starts_a_classifier(pretrained: tuple[Path, dict], tmp_path: Path,
+                                                                tiny_model_dir: str) -> None:
     out, _ = pretrained
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
     config = load_config(out / "recipe_config.yaml")  # reloads: no label fields left behind
@@ -77,10 +78,24 @@ def test_output_is_a_plain_checkpoint_that_starts_a_classifier(pretrained: tuple
     recipe = TextClassificationRecipe(cfg, train_dataset=toy_dataset(24)).setup()
     from safetensors.torch import load_file
 
-    saved = load_file(out / "model.safetensors")
+    saved, state = load_file(out / "model.safetensors"), recipe.model.state_dict()
     key = "bert.encoder.layer.0.attention.self.query.weight"
-    torch.testing.assert_close(recipe.model.state_dict()[key], saved[key])  # the pretrained encoder, not a new one
+    torch.testing.assert_close(state[key], saved[key])  # the pretrained encoder, not a new one
+    # the base's pooler, which BertForMaskedLM does not have, was carried over unchanged (not re-initialised)
+    base = load_file(Path(tiny_model_dir) / "model.safetensors")
+    torch.testing.assert_close(state["bert.pooler.dense.weight"], base["pooler.dense.weight"])
     assert "accuracy" in recipe.run().metrics["test"]
+
+
+def test_predict_fills_masks_and_evaluate_explains(pretrained: tuple[Path, dict]) -> None:
+    out, _ = pretrained
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        assert main(["predict", str(out), "the [MASK] of and"]) == 0
+        assert main(["predict", str(out), "no mask here"]) == 2
+        assert main(["evaluate", str(out)]) == 2
+    assert len(json.loads(stdout.getvalue().splitlines()[0])["fills"]) == 5
+    assert "put [MASK] in the text" in stderr.getvalue() and "perplexity is in metrics.json" in stderr.getvalue()
 
 
 def test_pretrain_is_an_alias_and_adapters_are_refused(tiny_model_dir: str, tmp_path: Path) -> None:
@@ -189,12 +204,15 @@ def test_real_minilm_gets_a_new_mlm_head_and_learns(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_domain_transfer_example_runs(tmp_path: Path) -> None:
     """The end-to-end example at a toy size: pretrain, then fine-tune from both models with the same subsets."""
-    proc = subprocess.run([sys.executable, "recipes/domain_transfer.py", "--pretrain-steps", "4", "--shots", "2",
+    proc = subprocess.run([sys.executable, "recipes/domain_transfer.py", "--head-steps", "2", "--pretrain-steps", "4",
+                           "--shots", "2",
                            "--seeds", "0", "--min-steps", "2", "--out", str(tmp_path / "dt"),
                            "--pretrain-set", "data.max_length=64", "--set", "data.max_length=64"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "dt" / "domain_transfer.json").read_text())
-    assert report["pretraining"]["test"]["loss"] < report["pretraining"]["before"]["pretrained_loss"]
+    head, full = report["pretraining"]["phases"]
+    assert head["trainable_parameters"] < 200_000 < full["trainable_parameters"]  # head alone, then everything
+    assert head["perplexity_after"] < head["perplexity_before"] and full["perplexity_before"] == head["perplexity_after"]
     row = report["fine_tuning"][0]
     assert set(row["original"]) == set(row["pretrained"]) and "gain_mean" in row

@@ -23,6 +23,12 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import classification_metrics, confusion_matrix
 
     model, tokenizer, config = load_for_inference(args.output_dir)
+    if config.task == "fill-mask":
+        from ..errors import ConfigError
+
+        raise ConfigError("output_dir", args.output_dir, "is a masked-LM pretraining run, which has no classes to "
+                          "score; its test perplexity is in metrics.json. Fine-tune a classifier from it "
+                          "(model.name_or_path=<this directory>) and evaluate that.")
     data = config.data
     images = config.task == "image-classification"
     if args.file:

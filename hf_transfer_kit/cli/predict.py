@@ -28,6 +28,18 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         raise ConfigError("texts", texts, "give texts as arguments, with --file, or on standard input.")
     model, tokenizer, config = load_for_inference(args.output_dir)
+    if config.task == "fill-mask":  # a pretraining output: the top 5 fillers of each text's mask token
+        from transformers import pipeline
+
+        fill = pipeline("fill-mask", model=model, tokenizer=tokenizer)
+        for text in texts:
+            if tokenizer.mask_token not in text:
+                raise ConfigError("texts", text, f"a masked-LM fills masks: put {tokenizer.mask_token} in the text.")
+            fills = fill(text)
+            fills = fills[0] if fills and isinstance(fills[0], list) else fills  # several masks: the first one
+            print(json.dumps({"text": text[:80], "fills": [{"token": f["token_str"], "score": f["score"]}
+                                                          for f in fills]}))
+        return 0
     if config.task == "image-classification":
         from ..inference import classify_images
 

@@ -59,6 +59,7 @@ class MaskedLMPretrainRecipe(Recipe):
                               "does not take (special_tokens_mask, offset_mapping); remove the setting.")
         training["remove_unused_columns"] = False
         self.new_head_parameters = 0
+        self.base_path, self.unused_base_keys = "", []
 
     # ---- data ---------------------------------------------------------------------------------
     def load_data(self) -> tuple[Any, list[str]]:
@@ -117,6 +118,7 @@ class MaskedLMPretrainRecipe(Recipe):
         if positions is not None and self.config.data.max_length > positions:
             raise ConfigError("data.max_length", self.config.data.max_length, f"the model has {positions} positions; "
                               f"use data.max_length={positions} or less (it is the block length of packed text).")
+        self.base_path, self.unused_base_keys = model_path, sorted(info.get("unexpected_keys", ()))
         params = dict(model.named_parameters())
         fresh = sorted(k for k in info.get("missing_keys", ()) if k in params)
         self.new_head_parameters = sum(params[k].numel() for k in fresh)
@@ -162,3 +164,15 @@ class MaskedLMPretrainRecipe(Recipe):
     # ---- output -------------------------------------------------------------------------------
     def resolved_config(self) -> RecipeConfig:
         return copy.deepcopy(self.config)  # no labels to record
+
+    def save(self, directory: Any, metrics: dict[str, Any]) -> None:
+        """The model as trained, plus the base checkpoint's tensors the masked-LM model does not use (BERT's pooler),
+        unchanged: a classifier fine-tuned from the output then starts from the same pooler as one fine-tuned from
+        the base, and a comparison of the two measures the pretraining alone (see :mod:`hf_transfer_kit.carry_over`)."""
+        from ..carry_over import carry_over
+
+        if self.unused_base_keys:
+            metrics["carried_over_from_base"] = list(self.unused_base_keys)
+        super().save(directory, metrics)
+        prefix = getattr(self.trained_model(), "base_model_prefix", "")
+        carry_over(self.base_path, self.config.model.revision, directory, self.unused_base_keys, prefix)
