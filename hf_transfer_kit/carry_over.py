@@ -30,7 +30,8 @@ def checkpoint_files(name_or_path: str, revision: Optional[str] = None) -> list[
     return sorted(local.glob("*.safetensors"))
 
 
-def carry_over(base: str, revision: Optional[str], output_dir: str | Path, keys: Iterable[str], prefix: str) -> list[str]:
+def carry_over(base: str, revision: Optional[str], output_dir: str | Path, keys: Iterable[str],
+               prefix: str) -> list[str]:
     """Copy ``keys`` from the base checkpoint into the output's weights; return the names written.
 
     A base saved as a bare backbone (``pooler.dense.weight``) gets the task model's backbone prefix

@@ -12,8 +12,8 @@ Design choices, and why:
   seeds is what a user with *some* k labelled examples should expect.
 - ``min_steps``: with the same epoch count, 8 examples per class would train for a handful of steps; runs on small
   subsets get as many epochs as it takes to reach ``min_steps`` optimizer steps.
-- Each finished run is written to ``runs/<strategy>/k<k>-seed<s>.json`` with a fingerprint of its settings; a
-  rerun with the same settings reuses it, so a killed curve continues where it stopped.
+- Each finished run is written to ``runs/<strategy>/k<k>-seed<s>.json`` with a fingerprint of its settings and
+  data; a rerun with the same settings and data reuses it, so a killed curve continues where it stopped.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def run_config(spec: StrategySpec, names: list[str], seed: int, n_train: int, mi
                output_dir: Path) -> RecipeConfig:
     """The recipe config of one point: in-memory splits, this seed, no checkpoints, no saved model."""
     config = copy.deepcopy(spec.config)
-    config.output_dir, config.overwrite_output_dir, config.resume, config.baselines = str(output_dir), True, False, False
+    config.output_dir, config.overwrite_output_dir = str(output_dir), True
+    config.resume, config.baselines = False, False
     config.hub.push_to_hub = False
     config.data = dataclasses.replace(
         config.data, dataset=None, train_file=None, validation_file=None, test_file=None, label_column="label",
@@ -162,10 +163,18 @@ def run_config(spec: StrategySpec, names: list[str], seed: int, n_train: int, mi
     return config
 
 
-def fingerprint(config: RecipeConfig, k: Shot) -> str:
+def data_digest(*datasets: Any) -> str:
+    """A digest of the examples themselves: a cached run is reused only for the same data, whatever its source."""
+    digest = hashlib.sha1()
+    for ds in datasets:
+        digest.update(ds.to_pandas().to_json(orient="records").encode())
+    return digest.hexdigest()
+
+
+def fingerprint(config: RecipeConfig, k: Shot, data: str) -> str:
     settings = config_to_dict(config)
     settings.pop("output_dir", None)
-    return hashlib.sha1(json.dumps([settings, k], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps([settings, k, data], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def train_point(config: RecipeConfig, splits: Any, train: Any) -> dict[str, Any]:
@@ -193,15 +202,12 @@ def train_point(config: RecipeConfig, splits: Any, train: Any) -> dict[str, Any]
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per strategy and k: mean, standard deviation (over seeds; 0 for one seed), min, max and count."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    values: dict[str, dict[str, list[float]]] = {}
     for run in runs:
-        out.setdefault(run["strategy"], {}).setdefault(str(run["shots"]), {"values": []})["values"].append(run["accuracy"])
-    for per_shot in out.values():
-        for key, cell in per_shot.items():
-            values = cell.pop("values")
-            per_shot[key] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1
-                             else 0.0, "min": min(values), "max": max(values), "n": len(values)}
-    return out
+        values.setdefault(run["strategy"], {}).setdefault(str(run["shots"]), []).append(run["accuracy"])
+    return {strategy: {shot: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                              "min": min(v), "max": max(v), "n": len(v)} for shot, v in per_shot.items()}
+            for strategy, per_shot in values.items()}
 
 
 @dataclass
@@ -303,6 +309,7 @@ def learning_curve(base: RecipeConfig, shots: Sequence[Any], strategies: Sequenc
     per_class = {str(s): float(s) if s != ALL else len(splits["train"]) / len(names) for s in shot_list}
     curve = LearningCurve(shot_list, [s.label for s in specs], seed_list, per_class, counts, len(test_labels),
                           float(np.mean(test_labels == majority)), [])
+    held_out = data_digest(splits["validation"], splits["test"])
     total = len(shot_list) * len(specs) * len(seed_list)
     started = time.perf_counter()
     trained = 0
@@ -313,7 +320,7 @@ def learning_curve(base: RecipeConfig, shots: Sequence[Any], strategies: Sequenc
                 train = sample_per_class(splits["train"], k, seed)
                 run_dir = out / "runs" / spec.label
                 config = run_config(spec, names, seed, len(train), min_steps, run_dir / f".k{k}-seed{seed}")
-                key = fingerprint(config, k)
+                key = fingerprint(config, k, data_digest(train) + held_out)
                 record_path = run_dir / f"k{k}-seed{seed}.json"
                 record = json.loads(record_path.read_text()) if record_path.is_file() else None
                 if record is None or record.get("fingerprint") != key:

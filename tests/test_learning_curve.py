@@ -47,7 +47,8 @@ def _cli(*args: str) -> tuple[int, str, str]:
 def data_args(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> list[str]:
     tmp = tmp_path_factory.mktemp("lc-data")
     keyword_dataset(96).to_json(str(tmp / "train.jsonl"))
-    return [str(ROOT / "recipes/configs/nlp/minilm_full.yaml"), f"model.name_or_path={tiny_model_dir}", "data.dataset=null",
+    return [str(ROOT / "recipes/configs/nlp/minilm_full.yaml"), f"model.name_or_path={tiny_model_dir}",
+            "data.dataset=null",
             f"data.train_file={tmp / 'train.jsonl'}", "data.max_length=16", "training.learning_rate=2e-2",
             "training.per_device_train_batch_size=8", "training.eval_strategy=no", "training.bf16=false"]
 

@@ -93,7 +93,8 @@ def prepare_corpus(cfg: DataConfig, seed: int, in_memory: Optional[Mapping[str, 
     plain = not in_memory and bool(cfg.train_file) and is_plain_text(str(cfg.train_file))
     raw = _load_text_files(cfg) if plain else load_raw(cfg, in_memory)
     if cfg.train_split not in raw:
-        raise ConfigError("data.train_split", cfg.train_split, f"no such split; use one of the data's splits {list(raw)}.")
+        raise ConfigError("data.train_split", cfg.train_split, f"no such split; use one of the data's splits "
+                          f"{list(raw)}.")
     column = TEXT if plain else cfg.text_column  # datasets' "text" builder always names its column "text"
     texts = {split: _only_text(ds, column, split) for split, ds in raw.items()}
     for split, ds in texts.items():
