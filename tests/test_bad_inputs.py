@@ -320,10 +320,21 @@ CATALOGUE: list[BadInput] = [
     BadInput("adapter-on-a-cnn", "vision", "strategy.target_modules",
              {"task": "image-classification", "model": {"name_or_path": "<tiny-cnn>"}, "strategy": {"name": "adapter"}},
              value=None),
+    # ---- masked-LM pretraining (task: fill-mask) -------------------------------------------------------------
+    BadInput("mlm-probability-zero", "pretrain", "data.mlm_probability",
+             {"task": "fill-mask", "data": {"mlm_probability": 0.0}}),
+    BadInput("mlm-probability-above-one", "pretrain", "data.mlm_probability",
+             {"task": "fill-mask", "data": {"mlm_probability": 1.5}}),
+    BadInput("unknown-text-sample-by", "pretrain", "data.text_sample_by",
+             {"task": "fill-mask", "data": {"text_sample_by": "sentence"}}),
+    BadInput("pretrain-text-column-missing", "pretrain", "data.text_column",
+             {"task": "fill-mask", "data": {"text_column": "body"}}),
+    BadInput("pretrain-max-length-beyond-positions", "pretrain", "data.max_length",
+             {"task": "fill-mask", "data": {"max_length": 512}}, note="the tiny BERT has 128 positions"),
 ]
 AREAS = {"config": "Config: keys, types, ranges, overrides, files", "data": "Data", "model": "Model",
          "strategy": "Strategy", "distributed": "Distributed and precision", "hub": "Hub",
-         "vision": "Vision (task: image-classification)"}
+         "vision": "Vision (task: image-classification)", "pretrain": "Masked-LM pretraining (task: fill-mask)"}
 
 
 # ---- running an entry ------------------------------------------------------------------------------------------
