@@ -22,6 +22,21 @@ KEYWORDS = {"sports": "football", "tech": "computer", "food": "pasta"}
 FILLER = "the a of and to in is it that was for on with as by at this from".split()
 
 
+#: One working config per strategy the kit ships (small sizes for tiny models); the test modules that sweep
+#: strategies take theirs from here so a new strategy is added in one place.
+STRATEGY_CASES = {
+    "full": {"name": "full"},
+    "partial": {"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1},
+    "linear_probe": {"name": "linear_probe"},
+    "bitfit": {"name": "bitfit"},
+    "lora": {"name": "lora", "r": 4},
+    "ia3": {"name": "peft", "method": "ia3"},
+    "loha": {"name": "peft", "method": "loha", "r": 2},
+    "adapter": {"name": "adapter", "reduction_factor": 8},
+    "adapter_parallel": {"name": "adapter", "placement": "parallel", "bottleneck_size": 4},
+}
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer, hidden-32 BERT with random weights and the real MiniLM tokenizer, saved as a backbone."""

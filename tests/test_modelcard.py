@@ -20,22 +20,14 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from PIL import Image
 
-from conftest import tiny_config, toy_dataset
+from conftest import STRATEGY_CASES, tiny_config, toy_dataset
 from hf_transfer_kit import TextClassificationRecipe
 from hf_transfer_kit.cli import main as cli_main
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.inference import load_for_inference
 from hf_transfer_kit.modelcard import write_model_card
 
-STRATEGIES = {
-    "full": {"name": "full"},
-    "partial": {"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1},
-    "linear_probe": {"name": "linear_probe"},
-    "bitfit": {"name": "bitfit"},
-    "lora": {"name": "lora", "r": 4},
-    "ia3": {"name": "peft", "method": "ia3"},
-    "adapter": {"name": "adapter", "reduction_factor": 8},
-}
+STRATEGIES = {name: STRATEGY_CASES[name] for name in ("full", "partial", "linear_probe", "bitfit", "lora", "ia3", "adapter")}
 ADAPTERS = {"lora", "ia3", "adapter"}
 SAMPLE = "a football match in the rain"
 

@@ -10,22 +10,11 @@ import pytest
 import torch
 from datasets import Dataset
 
-from conftest import tiny_config, toy_dataset
+from conftest import STRATEGY_CASES, tiny_config, toy_dataset
 from hf_transfer_kit import TextClassificationRecipe, load_for_inference, load_pipeline
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.inference import classify
 
-STRATEGY_CASES = {
-    "full": {"name": "full"},
-    "partial": {"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1},
-    "linear_probe": {"name": "linear_probe"},
-    "bitfit": {"name": "bitfit"},
-    "lora": {"name": "lora", "r": 4},
-    "ia3": {"name": "peft", "method": "ia3"},
-    "loha": {"name": "peft", "method": "loha", "r": 2},
-    "adapter": {"name": "adapter", "reduction_factor": 8},
-    "adapter_parallel": {"name": "adapter", "placement": "parallel", "bottleneck_size": 4},
-}
 PROBE = ["football and the a of", "a computer in the it", "pasta with the on", "of to in is"]
 
 

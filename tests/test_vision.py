@@ -19,6 +19,8 @@ from hf_transfer_kit.inference import classify_images, load_for_inference
 from hf_transfer_kit.recipes import ImageClassificationRecipe
 from hf_transfer_kit.vision.transforms import ImageTransform
 
+from conftest import STRATEGY_CASES
+
 CLASSES = ["dark", "mid", "bright"]
 
 
@@ -86,16 +88,7 @@ def vision_config(tmp_path: Path, model_dir: str, strategy: dict | None = None, 
     })
 
 
-STRATEGIES = {
-    "full": {"name": "full"},
-    "partial": {"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1},
-    "linear_probe": {"name": "linear_probe"},
-    "bitfit": {"name": "bitfit"},
-    "lora": {"name": "lora", "r": 4},
-    "ia3": {"name": "peft", "method": "ia3"},
-    "loha": {"name": "peft", "method": "loha", "r": 2},
-    "adapter": {"name": "adapter", "reduction_factor": 8},
-}
+STRATEGIES = {name: case for name, case in STRATEGY_CASES.items() if name != "adapter_parallel"}
 #: What ``target_modules: auto`` must pick: attention q/v for ViT, channel-mixing layers for CNNs.
 AUTO_TARGETS = {
     "vit": {"q_proj", "v_proj"},
