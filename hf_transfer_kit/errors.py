@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 
-# Keys whose values must never be echoed back (a token pasted into a config or override).
-_SECRET = re.compile(r"token|secret|password|api_key", re.IGNORECASE)
+# Keys whose values must never be echoed back (a token pasted into a config or override): a whole word of the name
+# (``hub.token``, ``training.hub_token``, ``HF_TOKEN``), not a part of one (``data.max_new_tokens``, ``tokens_column``).
+_SECRET = re.compile(r"(?:^|[._-])(?:token|secret|password|api_key)(?:$|[._-])", re.IGNORECASE)
 
 
 def is_secret(name: str) -> bool:

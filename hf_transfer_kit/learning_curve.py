@@ -13,17 +13,14 @@ Design choices, and why:
 - ``min_steps``: with the same epoch count, 8 examples per class would train for a handful of steps; runs on small
   subsets get as many epochs as it takes to reach ``min_steps`` optimizer steps.
 - Each finished run is written to ``runs/<strategy>/k<k>-seed<s>.json`` with a fingerprint of its settings and
-  data; a rerun with the same settings and data reuses it, so a killed curve continues where it stopped.
+  data; a rerun with the same settings and data reuses it, so a killed curve continues where it stopped
+  (:mod:`hf_transfer_kit.strategy_runs`, shared with ``compare``).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import hashlib
-import json
 import math
-import shutil
 import statistics
 import time
 from collections import Counter
@@ -33,22 +30,14 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
-import yaml
 
-from .config import RecipeConfig, load_config
-from .config.loader import config_to_dict, validate_training
+from .config import RecipeConfig
 from .errors import ConfigError
+from .strategy_runs import (StrategySpec, cached_record, data_digest, file_label, fingerprint, isolated_config,
+                            strategy_specs, train_point, write_json)
 
 ALL = "all"
 Shot = Union[int, str]  # a number of examples per class, or "all"
-
-
-@dataclass
-class StrategySpec:
-    """One line of the curve: a label and the full recipe config it trains with."""
-
-    label: str
-    config: RecipeConfig
 
 
 def parse_shots(values: Sequence[Any]) -> list[Shot]:
@@ -79,33 +68,6 @@ def parse_seeds(values: Sequence[Any]) -> list[int]:
         return list(dict.fromkeys(int(str(v)) for v in values))
     except ValueError:
         raise ConfigError("--seeds", list(values), "use integers, e.g. --seeds 0 1 2.") from None
-
-
-def strategy_specs(base: RecipeConfig, entries: Sequence[str]) -> list[StrategySpec]:
-    """Each entry is a strategy name (the base config with that strategy; its own settings where the base config
-    already uses it) or a recipe YAML whose ``strategy`` and ``training`` sections replace the base config's (so each
-    strategy can keep the learning rate it needs: a linear probe wants ~100x that of full fine-tuning)."""
-    from .strategies import build_strategy_config
-
-    if not entries:
-        raise ConfigError("--strategies", list(entries), "name at least one strategy, e.g. --strategies linear_probe "
-                          "lora full (or recipe YAML files such as recipes/configs/nlp/minilm_lora.yaml).")
-    specs: list[StrategySpec] = []
-    for entry in entries:
-        config = copy.deepcopy(base)
-        if entry.endswith((".yaml", ".yml")):
-            config.strategy = load_config(entry).strategy  # validates the whole file, reports its errors
-            # only what the file sets itself: its defaults must not undo the base config's training settings
-            raw = yaml.safe_load(Path(entry).read_text()) or {}
-            own = {k: v for k, v in (raw.get("training") or {}).items() if k != "seed"}
-            config.training = {**base.training, **validate_training(own)}
-        elif entry != base.strategy.name:
-            config.strategy = build_strategy_config({"name": entry})
-        label = config.strategy.name
-        if any(s.label == label for s in specs):
-            label = Path(entry).stem if entry.endswith((".yaml", ".yml")) else entry
-        specs.append(StrategySpec(label, config))
-    return specs
 
 
 def class_counts(train: Any, names: Sequence[str]) -> dict[str, int]:
@@ -148,56 +110,9 @@ def _epochs_for(config: RecipeConfig, n_train: int, min_steps: int) -> float:
 
 def run_config(spec: StrategySpec, names: list[str], seed: int, n_train: int, min_steps: int,
                output_dir: Path) -> RecipeConfig:
-    """The recipe config of one point: in-memory splits, this seed, no checkpoints, no saved model."""
-    config = copy.deepcopy(spec.config)
-    config.output_dir, config.overwrite_output_dir = str(output_dir), True
-    config.resume, config.baselines = False, False
-    config.hub.push_to_hub = False
-    config.data = dataclasses.replace(
-        config.data, dataset=None, train_file=None, validation_file=None, test_file=None, label_column="label",
-        label_names=list(names), train_split="train", validation_split="validation", test_split="test",
-        max_train_samples=None, max_eval_samples=None)
-    config.training.update(seed=seed, save_strategy="no", report_to="none",
-                           num_train_epochs=_epochs_for(config, n_train, min_steps))
-    config.training.setdefault("disable_tqdm", True)
-    return config
-
-
-def data_digest(*datasets: Any) -> str:
-    """A digest of the examples themselves: a cached run is reused only for the same data, whatever its source."""
-    digest = hashlib.sha1()
-    for ds in datasets:
-        digest.update(ds.to_pandas().to_json(orient="records").encode())
-    return digest.hexdigest()
-
-
-def fingerprint(config: RecipeConfig, k: Shot, data: str) -> str:
-    settings = config_to_dict(config)
-    settings.pop("output_dir", None)
-    return hashlib.sha1(json.dumps([settings, k, data], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def train_point(config: RecipeConfig, splits: Any, train: Any) -> dict[str, Any]:
-    """Train one strategy on one subset; test metrics, wall time and parameter counts (nothing is saved)."""
-    from transformers.trainer_callback import PrinterCallback
-
-    from .outputs import staging_dir
-    from .recipes import TextClassificationRecipe
-
-    recipe = TextClassificationRecipe(config, train_dataset=train, eval_dataset=splits["validation"],
-                                      test_dataset=splits["test"])
-    try:
-        recipe.setup()
-        recipe.trainer.remove_callback(PrinterCallback)  # one progress line per run instead of every log dict
-        start = time.perf_counter()
-        recipe.train()
-        seconds = time.perf_counter() - start
-        test = recipe.evaluate("test")
-    finally:
-        shutil.rmtree(staging_dir(config.output_dir), ignore_errors=True)
-    return {"accuracy": float(test["accuracy"]), "f1": float(test["f1"]), "train_seconds": round(seconds, 2),
-            "optimizer_steps": int(recipe.trainer.state.global_step),
-            "trainable_parameters": recipe.parameters.trainable, "total_parameters": recipe.parameters.total}
+    """The recipe config of one point: in-memory splits, this seed, enough epochs for ``min_steps``."""
+    return isolated_config(spec.config, names, output_dir, seed=seed,
+                           num_train_epochs=_epochs_for(spec.config, n_train, min_steps))
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -318,26 +233,22 @@ def learning_curve(base: RecipeConfig, shots: Sequence[Any], strategies: Sequenc
             for seed in seed_list:
                 index = len(curve.runs) + 1
                 train = sample_per_class(splits["train"], k, seed)
-                run_dir = out / "runs" / spec.label
+                run_dir = out / "runs" / file_label(spec.label)
                 config = run_config(spec, names, seed, len(train), min_steps, run_dir / f".k{k}-seed{seed}")
                 key = fingerprint(config, k, data_digest(train) + held_out)
-                record_path = run_dir / f"k{k}-seed{seed}.json"
-                record = json.loads(record_path.read_text()) if record_path.is_file() else None
-                if record is None or record.get("fingerprint") != key:
-                    result = train_point(config, splits, train)
-                    trained += 1
-                    record = {"strategy": spec.label, "shots": k, "seed": seed, "train_examples": len(train),
-                              "fingerprint": key, **result}
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    record_path.write_text(json.dumps(record, indent=1))
-                    state = f"{result['train_seconds']:.0f} s"
-                else:
-                    state = "done earlier"
+
+                def produce() -> dict[str, Any]:
+                    return {"strategy": spec.label, "shots": k, "seed": seed, "train_examples": len(train),
+                            **train_point(config, splits, train)}
+
+                record, reused = cached_record(run_dir / f"k{k}-seed{seed}.json", key, produce)
+                trained += not reused
+                state = "done earlier" if reused else f"{record['train_seconds']:.0f} s"
                 curve.runs.append(record)
                 elapsed = time.perf_counter() - started
                 left = elapsed / trained * (total - index) if trained else 0.0
                 progress(f"[learning-curve {index}/{total}] {spec.label} k={k} seed={seed}: test accuracy "
                          f"{record['accuracy']:.3f} ({state}; about {left / 60:.0f} min left)")
-                (out / "learning_curve.json").write_text(json.dumps(curve.to_dict(), indent=1))
+                write_json(out / "learning_curve.json", curve.to_dict())
     curve.plot(out / "learning_curve.png")
     return curve

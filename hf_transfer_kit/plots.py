@@ -1,4 +1,4 @@
-"""PNG plots for model cards: the training curve and the confusion matrix.
+"""PNG plots: the training curve and the confusion matrix for model cards, and the strategy comparison.
 
 Why PNG files next to the model (not inline data): the Hub renders images committed to the repo
 and the card links them by relative path, so the same card reads well locally and on the Hub.
@@ -9,6 +9,7 @@ not change the caller's global matplotlib backend or state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -98,3 +99,88 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def strategy_comparison(rows: Sequence[dict[str, Any]], path: Path, majority: Optional[float] = None,
+                        suggested: Optional[str] = None) -> Optional[Path]:
+    """Test accuracy against trainable parameters (log scale) and against training time, one labelled point per
+    strategy: what each strategy costs for what it scores. The from-scratch control is a grey cross, the suggested
+    strategy is ringed, the majority class a dashed line. None without matplotlib or rows."""
+    if not rows:
+        return None
+    fig = _figure(11, 4.4)
+    if fig is None:
+        return None
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, xlabel, log in ((axes[0], "trainable_parameters", "trainable parameters (log scale)", True),
+                                 (axes[1], "train_seconds", "training wall time (s)", False)):
+        placed: list[tuple[float, float]] = []
+        for i, row in enumerate(rows):
+            scratch = row.get("init") == "random"
+            # labels of points that (nearly) coincide are stacked instead of printed over each other
+            here = (math.log10(max(row[key], 1e-9)) if log else row[key], row["accuracy"])
+            span = max((r[key] for r in rows), default=1.0) or 1.0
+            near = sum(abs(a - here[0]) < (0.15 if log else 0.04 * span) and abs(b - here[1]) < 0.03
+                       for a, b in placed)
+            placed.append(here)
+            color = "grey" if scratch else f"C{i % 10}"
+            ax.scatter(row[key], row["accuracy"], s=60, color=color, marker="x" if scratch else "o", zorder=3)
+            if row["label"] == suggested:
+                ax.scatter(row[key], row["accuracy"], s=260, facecolors="none", edgecolors="black", linewidths=1.5,
+                           zorder=4)
+            ax.annotate(row["label"], (row[key], row["accuracy"]), textcoords="offset points",
+                        xytext=(6, 4 - 11 * near), fontsize=8, color=color)
+        if majority is not None:
+            ax.axhline(majority, color="grey", linestyle="--", linewidth=1, label="majority class")
+        if log:
+            ax.set_xscale("log")
+        ax.margins(x=0.2)  # room for the labels of the outermost points
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylim(0, 1.04)
+    if majority is not None:
+        axes[0].legend(loc="lower right", fontsize=8)
+    title = "Strategies on the same data and budget"
+    fig.suptitle(title + (f" (ringed: suggested, {suggested})" if suggested else ""))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def distillation_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> Optional[Path]:
+    """Test accuracy against parameters and against inference speed: the teacher (black star) and each student
+    distilled (dot) and trained on the labels alone (cross, same size and speed). Rows: ``label``, ``parameters``,
+    ``samples_per_second``, ``accuracy`` and, for students, ``without_kd_accuracy``. None without matplotlib or rows."""
+    fig = _figure(11, 4.4) if rows else None
+    if fig is None:
+        return None
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, xlabel in ((axes[0], "parameters", "parameters"),
+                            (axes[1], "samples_per_second", "inference speed (samples/s, same test batches)")):
+        for i, row in enumerate(rows):
+            teacher = row.get("without_kd_accuracy") is None
+            color = "black" if teacher else f"C{i % 10}"
+            ax.scatter(row[key], row["accuracy"], s=120 if teacher else 60, color=color, marker="*" if teacher else "o",
+                       zorder=3, label=None)
+            if not teacher:
+                ax.scatter(row[key], row["without_kd_accuracy"], s=60, color=color, marker="x", zorder=3)
+            ax.annotate(row["label"], (row[key], row["accuracy"]), textcoords="offset points", xytext=(6, 4),
+                        fontsize=8, color=color)
+        ax.margins(x=0.25, y=0.1)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].scatter([], [], color="grey", marker="o", label="distilled from the teacher")
+    axes[0].scatter([], [], color="grey", marker="x", label="same student, labels only")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Distillation: accuracy kept against size and speed")
+    return _save(fig, path)

@@ -86,6 +86,10 @@ class BadInput:
     skip_if: Optional[Callable[[], Optional[str]]] = None
     #: Packages made to look uninstalled (``importlib.util.find_spec`` answers None), e.g. ("deepspeed",).
     hide_modules: tuple[str, ...] = ()
+    #: A library entry point run on the merged config and <tmp> instead of a training run (e.g. ``compare``), and
+    #: the command a user types for it, as the doc shows it.
+    call: Optional[Callable[[Any, Path], Any]] = None
+    command: str = ""
 
 
 # ---- data and files the entries use ----------------------------------------------------------------------------
@@ -124,6 +128,12 @@ def _no_cuda() -> Optional[str]:
     import torch
 
     return "a CUDA GPU is present (fp16 works there)" if torch.cuda.is_available() else None
+
+
+def _compare(cfg: Any, tmp: Path, strategies: list[str], **kwargs: Any) -> Any:
+    from hf_transfer_kit.compare import compare
+
+    return compare(cfg, strategies, tmp / "out", **kwargs)
 
 
 ONE_CLASS_FOLDER = {f"photos/cats/{i}.png": _png(40 * i) for i in range(3)}
@@ -265,6 +275,18 @@ CATALOGUE: list[BadInput] = [
              {"strategy": {"name": "adapter", "reduction_factor": 7}}, note="hidden size 32"),
     BadInput("adapter-size-and-factor", "strategy", "strategy.bottleneck_size",
              {"strategy": {"name": "adapter", "bottleneck_size": 4, "reduction_factor": 8}}),
+    BadInput("layer-lr-decay-above-one", "strategy", "strategy.layer_lr_decay",
+             {"strategy": {"name": "full", "layer_lr_decay": 1.5}}),
+    BadInput("unfreeze-unknown-mode", "strategy", "strategy.unfreeze",
+             {"strategy": {"name": "partial", "unfreeze": "layer"}}),
+    BadInput("unfreeze-every-zero", "strategy", "strategy.unfreeze_every",
+             {"strategy": {"name": "full", "unfreeze": "step", "unfreeze_every": 0}}),
+    BadInput("unfreeze-every-without-unfreeze", "strategy", "strategy.unfreeze_every",
+             {"strategy": {"name": "full", "unfreeze_every": 5}}),
+    BadInput("unfreeze-on-linear-probe", "strategy", "strategy.unfreeze",
+             {"strategy": {"name": "linear_probe", "unfreeze": "epoch"}}),
+    BadInput("unfreeze-with-only-the-head-trainable", "strategy", "strategy.unfreeze",
+             {"strategy": {"name": "partial", "freeze": ["bert"], "unfreeze": "step"}}),
 
     # ---- distributed / precision (hf_transfer_kit/launch.py) --------------------------------------------------
     BadInput("fp16-on-cpu", "distributed", "training.fp16", {"training": {"fp16": True}}, skip_if=_no_cuda),
@@ -274,6 +296,8 @@ CATALOGUE: list[BadInput] = [
              note="per_device_train_batch_size 8, 1 process"),
     BadInput("fsdp-v1-with-partial", "distributed", "strategy.name",
              {"strategy": {"name": "partial", "freeze_embeddings": True}, "training": {"fsdp": "full_shard"}}),
+    BadInput("layer-lr-decay-with-fsdp", "distributed", "strategy.layer_lr_decay",
+             {"strategy": {"name": "full", "layer_lr_decay": 0.8}, "training": {"fsdp": "full_shard"}}),
     BadInput("load-best-without-checkpoints", "distributed", "training.load_best_model_at_end",
              {"training": {"load_best_model_at_end": True, "eval_strategy": "epoch", "save_strategy": "no"}}),
 
@@ -331,10 +355,142 @@ CATALOGUE: list[BadInput] = [
              {"task": "fill-mask", "data": {"text_column": "body"}}),
     BadInput("pretrain-max-length-beyond-positions", "pretrain", "data.max_length",
              {"task": "fill-mask", "data": {"max_length": 512}}, note="the tiny BERT has 128 positions"),
+    # ---- multi-label and regression heads (model.problem_type) ------------------------------------------------
+    BadInput("unknown-problem-type", "problem", "model.problem_type", {"model": {"problem_type": "multilabel"}}),
+    BadInput("threshold-out-of-range", "problem", "model.threshold",
+             {"model": {"problem_type": "multi_label", "threshold": 1.5}}),
+    BadInput("unknown-threshold-tuning", "problem", "model.tune_threshold",
+             {"model": {"problem_type": "multi_label", "tune_threshold": "best"}}),
+    BadInput("list-labels-without-multi-label", "problem", "data.label_column", value="label",
+             data=("labels [['x'], ['x', 'y'], ...]", _text({"text": ["a b"] * 6, "label": [["x"], ["x", "y"]] * 3}))),
+    BadInput("multi-label-labels-not-lists", "problem", "data.label_column", {"model": {"problem_type": "multi_label"}},
+             value="label", data=("labels ['sport', 'tech', ...]",
+                                  _text({"text": ["a b"] * 6, "label": ["sport", "tech"] * 3}))),
+    BadInput("multi-label-unknown-label", "problem", "data.label_names",
+             {"model": {"problem_type": "multi_label"}, "data": {"label_names": ["x", "y"]}},
+             data=("labels [['x'], ['y', 'z'], ...]", _text({"text": ["a b"] * 6, "label": [["x"], ["y", "z"]] * 3}))),
+    BadInput("multi-label-column-not-zero-one", "problem", "data.label_columns",
+             {"model": {"problem_type": "multi_label"}, "data": {"label_columns": ["x", "y"]}}, value="y",
+             data=("columns x [0, 1, ...], y [1, 2, ...]", _text({"text": ["a b"] * 6, "x": [0, 1] * 3, "y": [1, 2] * 3}))),
+    BadInput("multi-label-column-missing", "problem", "data.label_columns",
+             {"model": {"problem_type": "multi_label"}, "data": {"label_columns": ["x", "nope"]}}, value="nope",
+             data=("columns text, x", _text({"text": ["a b"] * 6, "x": [0, 1] * 3}))),
+    BadInput("regression-target-not-a-number", "problem", "data.label_column",
+             {"model": {"problem_type": "regression"}}, value="label",
+             data=("labels ['1.5', 'high', ...]", _text({"text": ["a b"] * 6, "label": ["1.5", "high"] * 3}))),
+    BadInput("regression-target-nan", "problem", "data.label_column", {"model": {"problem_type": "regression"}},
+             value="label", data=("labels [1.0, 2.0, nan, ...]",
+                                  _text({"text": ["a b"] * 6, "label": [1.0, 2.0, float("nan")] * 2}))),
+    BadInput("regression-targets-all-equal", "problem", "data.label_column", {"model": {"problem_type": "regression"}},
+             value="label", data=("every label 3.0", _text({"text": ["a b", "c d"] * 6, "label": [3.0] * 12}))),
+    BadInput("regression-num-labels-not-one", "problem", "model.num_labels",
+             {"model": {"problem_type": "regression", "num_labels": 3}}),
+    # ---- comparing strategies (hf_transfer_kit/compare.py, strategy_runs.py) --------------------------------
+    BadInput("compare-no-strategies", "compare", "--strategies", value=[], command="hf-transfer-kit compare CONFIG",
+             call=lambda cfg, tmp: _compare(cfg, tmp, [])),
+    BadInput("compare-unknown-strategy", "compare", "strategy.name", value="lorra",
+             command="hf-transfer-kit compare CONFIG --strategies full lorra",
+             call=lambda cfg, tmp: _compare(cfg, tmp, ["full", "lorra"])),
+    BadInput("compare-setting-without-value", "compare", "--strategies", value="lora:r",
+             command="hf-transfer-kit compare CONFIG --strategies lora:r",
+             call=lambda cfg, tmp: _compare(cfg, tmp, ["lora:r"])),
+    BadInput("compare-one-arm", "compare", "--strategies", value=["full"],
+             command="hf-transfer-kit compare CONFIG --strategies full --no-scratch",
+             call=lambda cfg, tmp: _compare(cfg, tmp, ["full"], scratch=False)),
+    BadInput("compare-negative-tolerance", "compare", "--tolerance", value=-1.0,
+             command="hf-transfer-kit compare CONFIG --strategies full lora --tolerance -1",
+             call=lambda cfg, tmp: _compare(cfg, tmp, ["full", "lora"], tolerance=-1.0)),
+    BadInput("compare-not-a-classifier", "compare", "task", {"task": "fill-mask"},
+             command="hf-transfer-kit compare CONFIG --strategies full lora",
+             call=lambda cfg, tmp: _compare(cfg, tmp, ["full", "lora"])),
+    # ---- knowledge distillation (task: distill) -------------------------------------------------------------
+    BadInput("distill-without-teacher", "distill", "distill.teacher", {"task": "distill"}, value=None),
+    BadInput("distill-teacher-missing", "distill", "distill.teacher",
+             {"task": "distill", "distill": {"teacher": "<tmp>/teacher"}}),
+    BadInput("distill-teacher-other-labels", "distill", "distill.teacher",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>"}},
+             note="the tiny BERT's config has LABEL_0, LABEL_1; the data food, sports, tech"),
+    BadInput("distill-teacher-on-classification-task", "distill", "task", {"distill": {"teacher": "<tiny-bert>"}},
+             value="text-classification"),
+    BadInput("distill-temperature-zero", "distill", "distill.temperature",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "temperature": 0.0}}),
+    BadInput("distill-alpha-above-one", "distill", "distill.alpha",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "alpha": 1.5}}),
+    BadInput("distill-negative-hidden-weight", "distill", "distill.hidden_state_weight",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "hidden_state_weight": -1.0}}),
+    BadInput("distill-repeated-layers", "distill", "distill.layers",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "layers": [0, 0]}}),
+    BadInput("distill-layers-beyond-depth", "distill", "distill.layers",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "layers": [0, 4]}},
+             note="the tiny BERT has 2 layers"),
+    BadInput("distill-layers-with-adapters", "distill", "strategy.name",
+             {"task": "distill", "distill": {"teacher": "<tiny-bert>", "layers": [0]}, "strategy": {"name": "lora"}}),
 ]
 AREAS = {"config": "Config: keys, types, ranges, overrides, files", "data": "Data", "model": "Model",
          "strategy": "Strategy", "distributed": "Distributed and precision", "hub": "Hub",
-         "vision": "Vision (task: image-classification)", "pretrain": "Masked-LM pretraining (task: fill-mask)"}
+         "vision": "Vision (task: image-classification)", "pretrain": "Masked-LM pretraining (task: fill-mask)",
+         "compare": "Comparing strategies (`hf-transfer-kit compare`)", "distill": "Distillation (task: distill)",
+         "problem": "Multi-label and regression heads (model.problem_type)"}
+
+# ---- token classification and question answering (issue 10, items 1-2) ------------------------------------------
+_NER = {"tokens": [["Ann", "met", "Bob"], ["in", "Paris"]] * 4, "ner_tags": [["B-PER", "O", "B-PER"], ["O", "B-LOC"]] * 4}
+_QA_CONTEXT = "The meeting was held in Rome on Monday ."
+_QA = {"question": ["Where was the meeting?"] * 8, "context": [_QA_CONTEXT] * 8,
+       "answers": [{"text": ["Rome"], "answer_start": [24]}] * 8}
+_TC = {"task": "token-classification"}
+_QA_TASK = {"task": "question-answering", "data": {"doc_stride": 8}}
+CATALOGUE += [
+    BadInput("tags-misaligned-with-words", "tasks", "data.tags_column", _TC, value="ner_tags",
+             data=("row 1: 2 words, 3 tags", _text({"tokens": [["Ann", "met"], ["in", "Paris"]] * 4,
+                                                    "ner_tags": [["B-PER", "O"], ["O", "B-LOC", "O"]] * 4}))),
+    BadInput("tags-column-missing", "tasks", "data.tags_column", {**_TC, "data": {"tags_column": "labels"}},
+             data=("columns tokens, ner_tags", _text(_NER))),
+    BadInput("words-not-split", "tasks", "data.words_column", _TC, value="tokens",
+             data=("tokens 'Ann met Bob' (a string)", _text({"tokens": ["Ann met Bob"] * 8,
+                                                             "ner_tags": [["B-PER", "O", "B-PER"]] * 8}))),
+    BadInput("int-tags-without-names", "tasks", "data.label_names", _TC, value=None,
+             data=("ner_tags [[1, 0, 1], ...]", _text({"tokens": [["Ann", "met", "Bob"]] * 8, "ner_tags": [[1, 0, 1]] * 8}))),
+    BadInput("unknown-label-alignment", "tasks", "data.label_alignment", {**_TC, "data": {"label_alignment": "last"}}),
+    BadInput("answer-not-in-context", "tasks", "data.answers_column", _QA_TASK, value="answers",
+             data=("answer 'Milan' at 24 in 'The meeting was held in Rome ...'",
+                   _text({**_QA, "answers": [{"text": ["Milan"], "answer_start": [24]}] * 8}))),
+    BadInput("answer-start-off-by-one", "tasks", "data.answers_column", _QA_TASK, value="answers",
+             data=("answer 'Rome' at 25 (it is at 24)", _text({**_QA, "answers": [{"text": ["Rome"], "answer_start": [25]}] * 8}))),
+    BadInput("unanswerable-question", "tasks", "data.answers_column", _QA_TASK, value="answers",
+             data=("answers {'text': [], 'answer_start': []}",
+                   _text({**_QA, "answers": [{"text": [], "answer_start": []}] * 8}))),
+    BadInput("context-column-missing", "tasks", "data.context_column",
+             {"task": "question-answering", "data": {"doc_stride": 8, "context_column": "passage"}},
+             data=("columns question, context, answers", _text(_QA))),
+    BadInput("doc-stride-not-below-max-length", "tasks", "data.doc_stride", {"task": "question-answering"},
+             value=128, data=("SQuAD-style rows", _text(_QA)), note="data.max_length 32, doc_stride default 128"),
+    BadInput("question-fills-the-window", "tasks", "data.max_length", _QA_TASK, value=32,
+             data=("a 40-word question", _text({**_QA, "question": ["where " * 40] * 8}))),
+]
+AREAS["tasks"] = "Token classification and question answering (task: token-classification, question-answering)"
+
+# ---- causal LM and seq2seq fine-tuning (issue 10, item 4) -------------------------------------------------------
+_LM = {"task": "causal-lm"}
+_PAIRS = {"prompt": ["topic of: the football match"] * 8, "response": ["sports"] * 8}
+CATALOGUE += [
+    BadInput("prompt-column-missing", "generation", "data.prompt_column", _LM, value="prompt",
+             data=("columns question, response", _text({"question": ["a b"] * 8, "response": ["c"] * 8}))),
+    BadInput("empty-response", "generation", "data.response_column", _LM, value="response",
+             data=("responses ['sports', ' ', ...]", _text({**_PAIRS, "response": ["sports", " "] * 4}))),
+    BadInput("prompt-fills-max-length", "generation", "data.max_length", _LM, value=32,
+             data=("a 40-word prompt", _text({**_PAIRS, "prompt": ["football " * 40] * 8}))),
+    BadInput("prompt-template-without-placeholder", "generation", "data.prompt_template",
+             {**_LM, "data": {"prompt_template": "Question: Answer:"}}),
+    BadInput("max-new-tokens-zero", "generation", "data.max_new_tokens", {**_LM, "data": {"max_new_tokens": 0}}),
+    BadInput("target-column-missing", "generation", "data.target_column", {"task": "seq2seq"}, value="target",
+             data=("columns source, summary", _text({"source": ["a b"] * 8, "summary": ["c"] * 8}))),
+    BadInput("packing-with-seq2seq", "generation", "data.packing", {"task": "seq2seq", "data": {"packing": True}},
+             data=("columns source, target", _text({"source": ["a b"] * 8, "target": ["c"] * 8}))),
+    BadInput("seq2seq-on-an-encoder", "generation", "model.name_or_path", {"task": "seq2seq"},
+             data=("columns source, target", _text({"source": ["a b"] * 8, "target": ["c"] * 8})),
+             note="the tiny BERT has no decoder"),
+]
+AREAS["generation"] = "Causal LM and seq2seq (task: text-generation, text2text-generation)"
 
 
 # ---- running an entry ------------------------------------------------------------------------------------------
@@ -399,6 +555,9 @@ def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> None:
         return
     raw = substitute(merge(base_config(entry.config.get("task")), entry.config), places)
     cfg = config_from_dict(apply_overrides(raw, substitute(entry.overrides, places)))
+    if entry.call is not None:
+        entry.call(cfg, tmp)
+        return
     kwargs = {}
     if entry.data == "default":
         kwargs["train_dataset"] = default_data(cfg.task)
@@ -434,6 +593,8 @@ def describe_input(entry: BadInput) -> str:
     config = {k: v for k, v in entry.config.items() if not (k == "task" and v == "image-classification")}
     if entry.config_path is not None:
         parts.append(f"`hf-transfer-kit train <tmp>/{entry.config_path}`")
+    if entry.command:
+        parts.append(f"`{entry.command}`")
     if config:
         parts.append(f"`{_flow(config)}`")
     if entry.overrides:

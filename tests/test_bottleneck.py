@@ -31,6 +31,9 @@ HIDDEN, LAYERS, LABELS = 32, 2, 2
 BERT_KWARGS = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=37,
                    vocab_size=100)
 PLACEMENTS = ["houlsby", "pfeiffer", "parallel"]
+#: Decoder-only LMs (Llama, Mistral, Qwen2); pad_token_id lets their classification head pool a batch.
+DECODER_KWARGS = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, num_key_value_heads=2,
+                      intermediate_size=37, vocab_size=100, pad_token_id=0)
 
 
 def make_bert(seed: int = 0, **overrides: object) -> BertForSequenceClassification:
@@ -262,16 +265,26 @@ def test_merge_raises_a_clear_error() -> None:
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_default_targets_per_architecture(model_type: str, placement: str) -> None:
     torch.manual_seed(0)
+    head: list[str] | None = ["classifier"]
+    per_block = 2 if placement == "houlsby" else 1
     if model_type == "vit":
         base, batch = make_vit(), image_batch()
+    elif model_type == "t5":  # encoder blocks: self-attention + FFN; decoder blocks: self-, cross-attention + FFN
+        from transformers import T5Config, T5ForConditionalGeneration
+
+        base = T5ForConditionalGeneration(T5Config(d_model=HIDDEN, d_kv=16, d_ff=37, num_layers=LAYERS, num_heads=2,
+                                                   vocab_size=100)).eval()
+        batch = {**text_batch(), "decoder_input_ids": text_batch()["input_ids"][:, :4]}
+        head, per_block = None, {"houlsby": 5, "pfeiffer": 2, "parallel": 2}[placement]
     else:
-        kwargs = (dict(dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=37, vocab_size=100)
-                  if model_type == "distilbert" else BERT_KWARGS)
+        kwargs = {"distilbert": dict(dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=37, vocab_size=100),
+                  "llama": DECODER_KWARGS, "mistral": DECODER_KWARGS, "qwen2": DECODER_KWARGS}.get(model_type, BERT_KWARGS)
         base = AutoModelForSequenceClassification.from_config(AutoConfig.for_model(model_type, **kwargs)).eval()
+        head = ["score"] if model_type in ("llama", "mistral", "qwen2") else head
         batch = text_batch()
     expected = logits(base, batch)
-    model = get_peft_model(base, BottleneckConfig(placement=placement, modules_to_save=["classifier"])).eval()
-    assert len(bottleneck_layers(model)) == LAYERS * (2 if placement == "houlsby" else 1)
+    model = get_peft_model(base, BottleneckConfig(placement=placement, modules_to_save=head)).eval()
+    assert len(bottleneck_layers(model)) == LAYERS * per_block
     torch.testing.assert_close(logits(model, batch), expected, atol=1e-6, rtol=0)
     perturb(model)
     assert not torch.allclose(logits(model, batch), expected), "adapters are not on the forward path"

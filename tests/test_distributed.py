@@ -67,6 +67,9 @@ ZERO2 = {"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps"
 CASES = {
     "full": ({"name": "full"}, {}),
     "lora": ({"name": "lora", "r": 4, "lora_dropout": 0.0}, {}),
+    # Gradual unfreezing keeps requires_grad on under DDP and drops still-frozen gradients after the all-reduce;
+    # one process toggles requires_grad. Both must train the same weights (strategies/layerwise.py).
+    "full_llrd_unfreeze": ({"name": "full", "layer_lr_decay": 0.5, "unfreeze": "step", "unfreeze_every": 1}, {}),
     # DeepSpeed ZeRO-2 (optimizer state + gradients sharded) on its CPU accelerator; skipped where not installed.
     "deepspeed_zero2": ({"name": "full"}, {"deepspeed": ZERO2}),
 }

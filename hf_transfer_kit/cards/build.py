@@ -50,6 +50,23 @@ def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def distillation_rows(test: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(quantity, teacher, student) rows for a distilled student (``test.distillation``, task distill), else []."""
+    kd = test.get("distillation")
+    if not kd:
+        return []
+    rows = [("parameters", f"{kd['teacher_parameters']:,}",
+             f"{kd['student_parameters']:,} ({100 * kd['parameter_ratio']:.1f} %)"),
+            ("test accuracy", _number(kd["teacher_accuracy"]),
+             f"{_number(kd['student_accuracy'])} ({100 * kd['accuracy_kept']:.1f} % kept)"),
+            ("inference, samples/s", f"{kd['teacher_samples_per_second']:.1f}",
+             f"{kd['student_samples_per_second']:.1f} ({kd['speedup']:.2f}x)")]
+    if kd.get("without_kd_accuracy") is not None:
+        rows.append(("same student, trained without the teacher", "",
+                     f"{_number(kd['without_kd_accuracy'])} ({100 * kd['without_kd_accuracy_kept']:.1f} % kept)"))
+    return rows
+
+
 def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[str, Optional[str]]) -> dict[str, Any]:
     """Every variable the templates use (documented in model_cards/README-style comments at their top)."""
     cfg = run.config
@@ -61,7 +78,7 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
     return {
         "model_name": Path(model_id).name,
         "model_id": model_id,
-        "task_title": metadata.task_title(cfg.task),
+        "task_title": metadata.task_title(run.task),
         "base_model": base_id or cfg.model.name_or_path,
         "base_model_url": f"https://huggingface.co/{base_id}" if base_id else None,
         "base_model_path": base_reference(cfg),
@@ -76,12 +93,14 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
         "test_split": cfg.data.test_split,
         "num_test_examples": test.get("num_examples"),
         "max_length": getattr(cfg.data, "max_length", None),
-        "results": [(label, _number(test[key])) for key, label in metadata.RESULT_METRICS.items()
+        "results": [(label, _number(test[key])) for key, label in metadata.result_metrics(run.task).items()
                     if isinstance(test.get(key), (int, float))],
         "test_loss": _number(test["loss"]) if isinstance(test.get("loss"), (int, float)) else None,
         "baselines": [(key.replace("_", " "), _number(value))
                       for key, value in (run.metrics.get("baselines") or {}).items()],
         "confusion_rows": list(zip(run.label_names, matrix)) if 0 < len(matrix) <= 12 else [],
+        "distillation": test.get("distillation"),
+        "distillation_rows": distillation_rows(test),
         "training_curve": images.get("training_curve"),
         "confusion_matrix": images.get("confusion_matrix"),
         "hyperparameters": recipe.hyperparameter_rows(run),
@@ -108,7 +127,7 @@ def build_model_card(directory: str | Path, config: Optional[RecipeConfig] = Non
     from huggingface_hub import ModelCard
 
     run = RunRecord.load(directory, config, metrics, log_history, adapter_config)
-    path = template_for(run.config.task, template)
+    path = template_for(run.task, template)
     model_id = model_reference(run.config, repo_id)
     images = write_plots(run) if draw else {"training_curve": None, "confusion_matrix": None}
     data = metadata.card_data(run, Path(model_id).name, merged=merged)

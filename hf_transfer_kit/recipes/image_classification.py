@@ -12,8 +12,9 @@ from typing import Any
 
 from ..data.image import prepare_image_splits
 from ..errors import ConfigError
+from ..problems import head_config
 from .base import Recipe
-from .text_classification import TextClassificationRecipe
+from .problem_type import ProblemTypeMixin
 
 
 def check_image_classifier(model_path: str, model_config: Any) -> Any:
@@ -37,7 +38,7 @@ def check_image_classifier(model_path: str, model_config: Any) -> Any:
     return config
 
 
-class ImageClassificationRecipe(Recipe):
+class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
     """Fine-tune a pretrained image backbone for a new set of labels: task and domain transfer."""
 
     task = "image-classification"
@@ -57,8 +58,8 @@ class ImageClassificationRecipe(Recipe):
     def load_data(self) -> tuple[Any, list[str]]:
         splits, names, self.skipped_images = prepare_image_splits(
             self.config.data, seed=self.config.training.get("seed", 42), num_labels=self.config.model.num_labels,
-            in_memory=self.in_memory)
-        return splits, names
+            in_memory=self.in_memory, problem_type=self.config.model.problem_type)
+        return self.problem.prepare(splits), names
 
     def load_preprocessor(self, model_path: str) -> Any:
         """The checkpoint's image processor; with ``data.image_size`` rescaled to it (and saved so with the run)."""
@@ -109,8 +110,7 @@ class ImageClassificationRecipe(Recipe):
 
         check_image_classifier(model_path, model_config)
         return AutoModelForImageClassification.from_pretrained(
-            model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
+            model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
             revision=model_config.revision, trust_remote_code=model_config.trust_remote_code)
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
@@ -153,12 +153,9 @@ class ImageClassificationRecipe(Recipe):
 
         return AutoImageProcessor.from_pretrained(directory)
 
-    # ---- scoring: classification metrics are the same whatever the input modality -------------------
-    compute_metrics = TextClassificationRecipe.compute_metrics
-    baselines = TextClassificationRecipe.baselines
-
+    # ---- scoring: the problem type's metrics and baselines (ProblemTypeMixin), whatever the modality --------
     def final_evaluation(self, split: str) -> dict[str, Any]:
-        metrics = TextClassificationRecipe.final_evaluation(self, split)
+        metrics = super().final_evaluation(split)
         if self.skipped_images:
             metrics["skipped_unreadable_images"] = {s: len(files) for s, files in self.skipped_images.items()}
         return metrics
@@ -167,7 +164,7 @@ class ImageClassificationRecipe(Recipe):
         """Classify PIL images / arrays / file paths with the model in memory (eval transforms)."""
         from ..inference import classify_images
 
-        return classify_images(self.trained_model(), self.tokenizer, images)
+        return classify_images(self.trained_model(), self.tokenizer, images, decode=self.problem.decode)
 
 
 __all__ = ["ImageClassificationRecipe", "check_image_classifier"]

@@ -14,22 +14,16 @@ small transform and bias start from scratch.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, ClassVar
 
 from ..config import RecipeConfig
 from ..data.corpus import prepare_corpus
 from ..data.masking import MaskedLMCollator, mask_once, tokenize_corpus
 from ..errors import ConfigError
+from ..metrics.generation import perplexity
 from .base import Recipe
 from .text_classification import TextClassificationRecipe
 
-def perplexity(loss: float) -> float:
-    """exp(mean cross-entropy over masked tokens); inf past float range (an untrained head can get there)."""
-    try:
-        return math.exp(loss)
-    except OverflowError:
-        return math.inf
 
 
 class MaskedLMPretrainRecipe(Recipe):

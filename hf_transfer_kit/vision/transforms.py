@@ -164,5 +164,7 @@ def collate(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack the transformed examples into a batch (every image already has the same size)."""
     batch = {"pixel_values": torch.stack([ex["pixel_values"] for ex in examples])}
     if "labels" in examples[0]:
-        batch["labels"] = torch.tensor([ex["labels"] for ex in examples], dtype=torch.long)
+        labels = [ex["labels"] for ex in examples]
+        # class ids for single-label; float multi-hot vectors (multi-label) or values (regression) stay float
+        batch["labels"] = torch.tensor(labels, dtype=torch.long if isinstance(labels[0], int) else torch.float)
     return batch

@@ -31,6 +31,7 @@ class BlockLayout:
 
 _BERT_LAYOUT = BlockLayout(attention_output=r"attention\.output\.dense", ffn_output=r"output\.dense",
                            ffn_block=r"output")
+_LLAMA_LAYOUT = BlockLayout(attention_output=r"self_attn\.o_proj", ffn_output=r"mlp\.down_proj", ffn_block=r"mlp")
 
 #: ``model.config.model_type`` -> block layout.
 LAYOUTS: dict[str, BlockLayout] = {
@@ -44,6 +45,13 @@ LAYOUTS: dict[str, BlockLayout] = {
     "mpnet": BlockLayout(attention_output=r"attention\.attn\.o", ffn_output=r"output\.dense", ffn_block=r"output"),
     "distilbert": BlockLayout(attention_output=r"attention\.out_lin", ffn_output=r"ffn\.lin2", ffn_block=r"ffn"),
     "vit": BlockLayout(attention_output=r"attention\.o_proj", ffn_output=r"mlp\.fc2", ffn_block=r"mlp"),
+    # Decoder-only LMs (``model.layers.<i>.``): the attention's output projection and the gated MLP's down projection.
+    "llama": _LLAMA_LAYOUT,
+    "mistral": _LLAMA_LAYOUT,
+    "qwen2": _LLAMA_LAYOUT,
+    # T5 (``encoder|decoder.block.<i>.layer.<j>.``): self- and cross-attention outputs, then the FFN's ``wo``.
+    "t5": BlockLayout(attention_output=r"(?:SelfAttention|EncDecAttention)\.o", ffn_output=r"DenseReluDense\.wo",
+                      ffn_block=r"DenseReluDense"),
 }
 
 

@@ -1,0 +1,181 @@
+"""Token classification (NER, chunking, POS tagging) on any ``AutoModelForTokenClassification``.
+
+Words arrive pre-split with one tag each; the tokenizer cuts words into sub-tokens, so tags are aligned to them
+(``data.label_alignment``: the first piece only, or every piece) and special tokens are ignored (-100).
+Evaluation always scores one tag per word (the first piece's), so 'first' and 'all' runs compare: entity-level
+precision / recall / F1 with seqeval's rules for IOB / BIOES tags (offline, :mod:`hf_transfer_kit.metrics.entities`),
+token accuracy and macro F1 over tags for other tag sets (POS). Predictions come from transformers'
+``pipeline("token-classification")`` on the trained model, so they have its familiar shape.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ..data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
+from ..errors import ConfigError
+from ..metrics import load_metric
+from ..metrics.entities import entity_scores, is_entity_scheme
+from .base import Recipe
+from .text_classification import TextClassificationRecipe
+
+#: The pipeline's word grouping that matches how each alignment was trained.
+AGGREGATION = {"first": "first", "all": "average"}
+
+
+def word_level(logits: Any, label_ids: Any) -> tuple[list[list[int]], list[list[int]]]:
+    """(gold, predicted) tag ids of the scored positions (label != -100) of each row: one per word."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predicted = np.asarray(logits).argmax(-1)
+    gold, found = [], []
+    for labels, preds in zip(np.asarray(label_ids), predicted):
+        keep = labels != IGNORE
+        gold.append(labels[keep].tolist())
+        found.append(preds[keep].tolist())
+    return gold, found
+
+
+def tagging_scores(gold: list[list[int]], found: list[list[int]], names: list[str]) -> dict[str, Any]:
+    """Entity P/R/F1 (+ per type) for IOB / BIOES tag sets; token accuracy and macro P/R/F1 over tags otherwise."""
+    if is_entity_scheme(names):
+        return entity_scores([[names[t] for t in row] for row in gold], [[names[t] for t in row] for row in found])
+    flat_gold = [t for row in gold for t in row]
+    flat_found = [t for row in found for t in row]
+    return load_metric("classification").compute(predictions=flat_found, references=flat_gold)
+
+
+def fast_tokenizer(recipe: Recipe, model_path: str, why: str) -> Any:
+    """The text recipes' tokenizer loading (same errors), refusing slow tokenizers: they give no word ids or offsets."""
+    tokenizer = TextClassificationRecipe.load_preprocessor(recipe, model_path)
+    if not tokenizer.is_fast:
+        raise ConfigError("model.name_or_path", recipe.config.model.name_or_path, f"{why}, which only fast (Rust) "
+                          "tokenizers report; use a model that has a tokenizer.json (most on the Hub do).")
+    return tokenizer
+
+
+def check_positions(model: Any, max_length: int, hint: str = "") -> Any:
+    """Refuse a ``data.max_length`` beyond the model's position table (the first forward pass would crash)."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and max_length > positions:
+        raise ConfigError("data.max_length", max_length, f"the model has {positions} positions; use "
+                          f"data.max_length={positions} or less{hint}.")
+    return model
+
+
+class TokenClassificationRecipe(Recipe):
+    """Fine-tune a pretrained encoder to tag every word (named entities, chunks, parts of speech)."""
+
+    task = "token-classification"
+    peft_task_type = "TOKEN_CLS"
+
+    def load_data(self) -> tuple[Any, list[str]]:
+        return prepare_token_splits(self.config.data, seed=self.config.training.get("seed", 42),
+                                    in_memory=self.in_memory)
+
+    def load_preprocessor(self, model_path: str) -> Any:
+        tokenizer = fast_tokenizer(self, model_path, "tag alignment needs the word of every sub-token")
+        if getattr(tokenizer, "add_prefix_space", None) is False:
+            # byte-level BPE (RoBERTa, GPT-2) refuses pre-split words unless each gets its leading space back
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(model_path, add_prefix_space=True,
+                                                      revision=self.config.model.revision,
+                                                      trust_remote_code=self.config.model.trust_remote_code)
+        return tokenizer
+
+    @classmethod
+    def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
+            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
+            use_safetensors=None if model_config.allow_pickle else True)
+
+    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+        return check_positions(super().load_model(model_path, label_names), self.config.data.max_length)
+
+    @classmethod
+    def load_saved_model(cls, directory: str) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(directory)
+
+    @classmethod
+    def load_saved_preprocessor(cls, directory: str) -> Any:
+        return TextClassificationRecipe.load_saved_preprocessor(directory)
+
+    def preprocess(self, splits: Any) -> Any:
+        data = self.config.data
+        continuation = continuation_ids(self.label_names)
+        out = {}
+        for split, ds in splits.items():
+            # training follows label_alignment; evaluation scores each word once, on its first piece
+            alignment = data.label_alignment if split == "train" else "first"
+            out[split] = ds.map(tokenize_and_align, batched=True, remove_columns=ds.column_names, desc=f"tokenize {split}",
+                                fn_kwargs={"tokenizer": self.tokenizer, "max_length": data.max_length,
+                                           "alignment": alignment, "continuation": continuation})
+        cut = sum(sum(1 for t in labels if t != IGNORE) < len(words)
+                  for labels, words in zip(out["test"]["labels"], splits["test"]["tokens"]))
+        if cut and self.args.process_index == 0:
+            print(f"[hf_transfer_kit] {cut} test example(s) are longer than data.max_length={data.max_length} "
+                  "tokens; their last words are neither tagged nor scored (raise data.max_length).", flush=True)
+        from datasets import DatasetDict
+
+        return DatasetDict(out)
+
+    def data_collator(self) -> Any:
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(self.tokenizer)  # pads labels with -100
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        gold, found = word_level(eval_pred.predictions, eval_pred.label_ids)
+        scores = tagging_scores(gold, found, self.label_names)
+        return {k: v for k, v in scores.items() if k != "per_type"}  # Trainer logs scalars only
+
+    def final_evaluation(self, split: str) -> dict[str, Any]:
+        output = self.trainer.predict(self.datasets[split], metric_key_prefix=split)
+        metrics = {k.removeprefix(f"{split}_"): v for k, v in output.metrics.items()}
+        gold, found = word_level(output.predictions, output.label_ids)
+        scores = tagging_scores(gold, found, self.label_names)
+        if "per_type" in scores:
+            metrics["per_type"] = scores["per_type"]
+        metrics["label_names"] = list(self.label_names)
+        metrics["num_examples"] = len(self.datasets[split])
+        metrics["num_words"] = sum(len(row) for row in gold)
+        return metrics
+
+    def baselines(self) -> dict[str, float]:
+        """The most frequent training tag on every word (all-'O' for NER: entity F1 0), and the pretrained model
+        with its new, untrained head."""
+        majority, _ = Counter(t for row in self.splits["train"]["tags"] for t in row).most_common(1)[0]
+        gold = self.splits["test"]["tags"]
+        constant = tagging_scores(gold, [[majority] * len(row) for row in gold], self.label_names)
+        untrained = self.trainer.evaluate(self.datasets["test"], metric_key_prefix="baseline")
+        return {"majority_tag": self.label_names[majority], "majority_tag_accuracy": float(constant["accuracy"]),
+                "majority_tag_f1": float(constant["f1"]), "untrained_head_f1": float(untrained["baseline_f1"]),
+                "untrained_head_accuracy": float(untrained["baseline_accuracy"])}
+
+    def predict(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+        """Entities (or tags) in new texts with the model in memory, as ``pipeline("token-classification")``."""
+        return tagger(self.trained_model(), self.tokenizer, self.config)(texts)
+
+
+def tagger(model: Any, tokenizer: Any, config: Any) -> Any:
+    """``pipeline("token-classification")`` grouping words the way the run was trained; returns a callable that
+    maps a list of texts to a list of entity lists."""
+    from transformers import pipeline
+
+    pipe = pipeline("token-classification", model=model, tokenizer=tokenizer,
+                    aggregation_strategy=AGGREGATION[config.data.label_alignment])
+
+    def run(texts: list[str]) -> list[list[dict[str, Any]]]:
+        results = pipe(list(texts))
+        return [[{**e, "score": float(e["score"])} for e in entities] for entities in results]
+
+    return run
