@@ -76,7 +76,7 @@ def _multi_hot_from_lists(raw: Mapping[str, Dataset], cfg: DataConfig,
             values = ds[column]
             at = _first(values, lambda v: not isinstance(v, list))
             raise ConfigError("data.label_column", column, f"{_row(split, at or 0, values[at or 0])}, not a list: "
-                              "multi_label needs a list of label names or ids per example (e.g. ['sport', 'politics'],"
+                              "multi_label needs a list of label names or ids per example (e.g. ['sports', 'politics'],"
                               " [] for none); convert the column, or give 0/1 columns with data.label_columns.")
         values = ds[column]
         at = _first(values, lambda v: v is None or any(x is None or isinstance(x, (bool, float)) for x in v)
