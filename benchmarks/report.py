@@ -221,11 +221,11 @@ def markdown(run: dict[str, Any], entries: dict[tuple, dict[str, Any]], checks: 
 
 def plots(entries: dict[tuple, dict[str, Any]], run: dict[str, Any], out: Path) -> list[Path]:
     """Throughput and peak memory per configuration; validation accuracy against training time."""
-    from hf_transfer_kit.plots import _figure  # the shared Agg-canvas helper (no pyplot state)
+    from hf_transfer_kit.plots import new_figure, save_png  # the shared Agg-canvas helpers (no pyplot state)
 
     modalities = [m for m in run["settings"] if any(k[0] == m and k[4] == "tta" for k in entries)]
     written = []
-    fig = _figure(13, 3.2 + 3.2 * len(modalities))
+    fig = new_figure(13, 3.2 + 3.2 * len(modalities))
     if fig is None or not modalities:
         return written
     axes = fig.subplots(len(modalities), 2, squeeze=False)
@@ -240,12 +240,9 @@ def plots(entries: dict[tuple, dict[str, Any]], run: dict[str, Any], out: Path) 
             ax.set_title(f"{modality}: {title}")
             ax.tick_params(axis="y", labelsize=7)
             ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = out / "throughput_memory.png"
-    fig.savefig(path, format="png")
-    written.append(path)
+    written.append(save_png(fig, out / "throughput_memory.png"))
 
-    fig = _figure(6.5 * len(modalities), 4.4)
+    fig = new_figure(6.5 * len(modalities), 4.4)
     axes = fig.subplots(1, len(modalities), squeeze=False)[0]
     for ax, modality in zip(axes, modalities):
         for i, e in enumerate(e for k, e in entries.items() if k[0] == modality and k[4] == "tta"):
@@ -258,10 +255,7 @@ def plots(entries: dict[tuple, dict[str, Any]], run: dict[str, Any], out: Path) 
         ax.set_title(modality)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    path = out / "accuracy_vs_time.png"
-    fig.savefig(path, format="png")
-    written.append(path)
+    written.append(save_png(fig, out / "accuracy_vs_time.png"))
     return written
 
 

@@ -162,13 +162,11 @@ class LearningCurve:
 
     def plot(self, path: Path) -> Optional[Path]:
         """Accuracy against examples per class (log scale): mean line, ±1 std band and every seed as a dot."""
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError:
+        from .plots import new_figure, save_png
+
+        fig = new_figure(7, 4.5, dpi=110)
+        if fig is None:
             return None
-        fig = Figure(figsize=(7, 4.5), dpi=110)
-        FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         xs = {str(s): self.examples_per_class[str(s)] for s in self.shots}
         summary = self.summary
@@ -194,10 +192,7 @@ class LearningCurve:
         ax.set_title(f"Learning curve: mean ± 1 std over {len(self.seeds)} seed(s)")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        return path
+        return save_png(fig, path)
 
 
 def learning_curve(base: RecipeConfig, shots: Sequence[Any], strategies: Sequence[str], seeds: Sequence[Any],

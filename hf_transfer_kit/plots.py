@@ -18,16 +18,24 @@ from typing import Any, Optional
 VALIDATION_METRICS = ("eval_accuracy", "eval_f1", "eval_loss")
 
 
-def _figure(width: float, height: float) -> Any:
-    """A fresh Figure bound to an Agg canvas, or None without matplotlib."""
+def new_figure(width: float, height: float, dpi: int = 100) -> Any:
+    """A fresh Figure bound to an Agg canvas (no pyplot state), or None without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Lay the figure out and write it as PNG, creating the folder."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
 
 
 def curve_points(log_history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -49,7 +57,7 @@ def training_curve(log_history: Sequence[dict[str, Any]], path: Path) -> Optiona
     steps, losses = curve_points(log_history, "loss")
     if not steps:
         return None
-    fig = _figure(6.4, 3.6)
+    fig = new_figure(6.4, 3.6)
     if fig is None:
         return None
     from matplotlib.ticker import MaxNLocator
@@ -67,10 +75,7 @@ def training_curve(log_history: Sequence[dict[str, Any]], path: Path) -> Optiona
         other.set_ylabel(f"validation {metric[5:]}", color="tab:orange")
     ax.set_title("Training curve")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return save_png(fig, path)
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Optional[Path]:
@@ -78,7 +83,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     if not matrix or not labels:
         return None
     size = max(3.0, 0.6 * len(labels) + 1.8)
-    fig = _figure(size + 0.8, size)
+    fig = new_figure(size + 0.8, size)
     if fig is None:
         return None
     ax = fig.add_subplot()
@@ -95,10 +100,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
             ax.text(j, i, str(count), ha="center", va="center",
                     color="white" if peak and count > peak / 2 else "black")
     ax.set_title("Confusion matrix (test split)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return save_png(fig, path)
 
 
 def strategy_comparison(rows: Sequence[dict[str, Any]], path: Path, majority: Optional[float] = None,
@@ -108,7 +110,7 @@ def strategy_comparison(rows: Sequence[dict[str, Any]], path: Path, majority: Op
     strategy is ringed, the majority class a dashed line. None without matplotlib or rows."""
     if not rows:
         return None
-    fig = _figure(11, 4.4)
+    fig = new_figure(11, 4.4)
     if fig is None:
         return None
     axes = fig.subplots(1, 2, sharey=True)
@@ -143,24 +145,14 @@ def strategy_comparison(rows: Sequence[dict[str, Any]], path: Path, majority: Op
         axes[0].legend(loc="lower right", fontsize=8)
     title = "Strategies on the same data and budget"
     fig.suptitle(title + (f" (ringed: suggested, {suggested})" if suggested else ""))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return save_png(fig, path)
 
 
 def distillation_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> Optional[Path]:
     """Test accuracy against parameters and against inference speed: the teacher (black star) and each student
     distilled (dot) and trained on the labels alone (cross, same size and speed). Rows: ``label``, ``parameters``,
     ``samples_per_second``, ``accuracy`` and, for students, ``without_kd_accuracy``. None without matplotlib or rows."""
-    fig = _figure(11, 4.4) if rows else None
+    fig = new_figure(11, 4.4) if rows else None
     if fig is None:
         return None
     axes = fig.subplots(1, 2, sharey=True)
@@ -183,4 +175,4 @@ def distillation_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> Optiona
     axes[0].scatter([], [], color="grey", marker="x", label="same student, labels only")
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle("Distillation: accuracy kept against size and speed")
-    return _save(fig, path)
+    return save_png(fig, path)
