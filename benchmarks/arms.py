@@ -9,7 +9,7 @@ Arm kinds (``job["kind"]``):
   adds LoRA by hand (``peft.LoraConfig``, r=8 on query/value). What users would otherwise write.
 * ``recipe`` -- the kit's recipe with its shipped per-strategy defaults (``recipes/configs/<area>/*.yaml``).
 * ``trainer_same`` -- a hand-written ``Trainer`` with the recipe's resolved settings: the same TrainingArguments
-  and the same model (the strategy's ``apply``), data written by hand. The kit's own overhead is measured
+  and the same model (the kit's attention kernels per mode, the strategy's ``apply``), data written by hand. The kit's own overhead is measured
   against it.
 
 Modes: ``tta`` (time to accuracy) evaluates every ``eval_every`` training samples and stops at ``target``
@@ -309,6 +309,7 @@ def arm_trainer(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, A
     """``trainer_default``, ``trainer_default_lora`` and ``trainer_same``: a Trainer written by hand."""
     from transformers import Trainer, TrainingArguments
 
+    from hf_transfer_kit.attention import switch_attention_by_mode
     from hf_transfer_kit.launch import resolve_training_kwargs
     from hf_transfer_kit.strategies import get_strategy, parameter_report
 
@@ -318,13 +319,15 @@ def arm_trainer(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, A
     datasets, processor, collator, names = hand_data(cfg, modality, model_path)
     model = hand_model(modality, model_path, names)
     if kind == "trainer_same":
-        peft_task = "SEQ_CLS" if modality == "text" else None
-        model = get_strategy(cfg.strategy, peft_task).apply(model)
         kwargs = resolve_training_kwargs(cfg.training, cfg.strategy.name, cfg.global_batch_size)
         kwargs.pop("output_dir", None)
         if modality == "vision":
             kwargs.update(remove_unused_columns=False, label_names=["labels"])
         args = TrainingArguments(output_dir=str(workdir / "out"), **kwargs)
+        # the recipe's model settings too: its attention kernels (attention.py), then its strategy
+        switch_attention_by_mode(model, args.device, cfg.model.attn_implementation)
+        peft_task = "SEQ_CLS" if modality == "text" else None
+        model = get_strategy(cfg.strategy, peft_task).apply(model)
     else:
         if kind == "trainer_default_lora":
             from peft import LoraConfig, get_peft_model

@@ -42,6 +42,13 @@ class ModelConfig:
         default=False, metadata={"help": "Allow loading pickled .bin / .pt weights, which can execute code. Off by "
                                  "default: only safetensors load unless you opt in for a checkpoint you trust."}
     )
+    attn_implementation: str = field(
+        default="auto",
+        metadata={"help": "Attention kernel. 'auto': transformers' default (sdpa where supported), except that "
+                  "training steps on a CPU run eager attention, whose backward pass is faster there (~10 % per "
+                  "step on MiniLM-L6; evaluation keeps sdpa). 'sdpa', 'eager', 'flash_attention_2', ... are passed "
+                  "to from_pretrained and used throughout."},
+    )
     # ---- what the head predicts (text- and image-classification) ----
     problem_type: str = field(
         default="single_label",
@@ -62,6 +69,15 @@ class ModelConfig:
             raise ConfigError("model.name_or_path", self.name_or_path, "give a Hub model id or a local model directory.")
         if self.num_labels is not None and self.num_labels < 1:
             raise ConfigError("model.num_labels", self.num_labels, "use a positive number of classes, or leave it unset.")
+        if self.attn_implementation != "auto":
+            from ..attention import known_implementations
+
+            known = known_implementations()
+            if not isinstance(self.attn_implementation, str) or (self.attn_implementation not in known
+                                                                 and "/" not in self.attn_implementation):
+                named = ", ".join(k for k in known if k != "auto")
+                raise ConfigError("model.attn_implementation", self.attn_implementation, f"use 'auto' (the default) "
+                                  f"or one of {named} (or a Hub kernel repo, 'org/name').")
         from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
 
         if self.problem_type not in PROBLEM_TYPES:

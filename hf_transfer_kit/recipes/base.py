@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Optional
 
 from .. import outputs
 from ..assets import resolve_model_path
+from ..attention import switch_attention_by_mode
 from ..config import RecipeConfig, load_config, save_config
 from ..config.schema import TRAINING_DEFAULTS
 from ..errors import ConfigError, TrainingInterrupted
@@ -211,6 +212,7 @@ class Recipe:
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
         model = self.load_model(model_path, self.label_names)
+        switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation)  # see attention.py
         if self.args.gradient_checkpointing:
             # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant
             # checkpointing would then drop every gradient. transformers does this itself only for models fed

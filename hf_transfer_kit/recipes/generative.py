@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..config.schema import DataConfig
 from ..errors import ConfigError
@@ -79,9 +80,7 @@ class GenerativeRecipe(Recipe):
 
         auto = getattr(transformers, cls.auto_class)
         try:
-            model = auto.from_pretrained(model_path, revision=model_config.revision,
-                                         trust_remote_code=model_config.trust_remote_code,
-                                         use_safetensors=None if model_config.allow_pickle else True)
+            model = auto.from_pretrained(model_path, **pretrained_kwargs(model_config))
         except ValueError as err:
             if "Unrecognized configuration class" not in str(err):
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..attention import pretrained_kwargs
 from ..data.image import prepare_image_splits
 from ..errors import ConfigError
 from ..problems import head_config
@@ -111,7 +112,7 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
         check_image_classifier(model_path, model_config)
         return AutoModelForImageClassification.from_pretrained(
             model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
-            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code)
+            **pretrained_kwargs(model_config))
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         """Build the model, then push one real validation batch through it: a size the model cannot take

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..data.corpus import prepare_corpus
 from ..data.masking import MaskedLMCollator, mask_once, tokenize_corpus
@@ -93,8 +94,7 @@ class MaskedLMPretrainRecipe(Recipe):
 
         try:
             return AutoModelForMaskedLM.from_pretrained(
-                model_path, revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
-                use_safetensors=None if model_config.allow_pickle else True, output_loading_info=True)
+                model_path, **pretrained_kwargs(model_config), output_loading_info=True)
         except ValueError as err:
             if "Unrecognized configuration class" not in str(err):
                 raise

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
+from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..data.qa import best_spans, check_question_room, prepare_features, prepare_qa_splits
 from ..errors import ConfigError
@@ -57,8 +58,7 @@ class QuestionAnsweringRecipe(Recipe):
         from transformers import AutoModelForQuestionAnswering
 
         return AutoModelForQuestionAnswering.from_pretrained(
-            model_path, revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
-            use_safetensors=None if model_config.allow_pickle else True)
+            model_path, **pretrained_kwargs(model_config))
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         return check_positions(super().load_model(model_path, label_names), self.config.data.max_length,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..attention import pretrained_kwargs
 from ..data import prepare_splits
 from ..errors import ConfigError
 from ..problems import head_config
@@ -44,8 +45,7 @@ class TextClassificationRecipe(ProblemTypeMixin, Recipe):
 
         model = AutoModelForSequenceClassification.from_pretrained(
             model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
-            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
-            use_safetensors=None if model_config.allow_pickle else True)
+            **pretrained_kwargs(model_config))
         if model.config.pad_token_id is None:
             model.config.pad_token_id = preprocessor.pad_token_id
         return model

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..attention import pretrained_kwargs
 from ..data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
 from ..errors import ConfigError
 from ..metrics import load_metric
@@ -93,8 +94,7 @@ class TokenClassificationRecipe(Recipe):
         return AutoModelForTokenClassification.from_pretrained(
             model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
-            revision=model_config.revision, trust_remote_code=model_config.trust_remote_code,
-            use_safetensors=None if model_config.allow_pickle else True)
+            **pretrained_kwargs(model_config))
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         return check_positions(super().load_model(model_path, label_names), self.config.data.max_length)

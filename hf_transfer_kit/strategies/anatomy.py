@@ -52,6 +52,27 @@ def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
     return best
 
 
+def bottom_module_names(model: nn.Module, count: int, param: str = "strategy.freeze_bottom_layers") -> list[str]:
+    """Names of the modules at or below block ``count - 1`` of the layer stack: its bottom ``count`` blocks and
+    whatever owns parameters registered before the stack (embeddings, a CNN's stem). Nothing in them needs a
+    gradient when they are frozen, so autograd never walks back into them."""
+    from ..errors import ConfigError
+
+    try:
+        stack_name, stack = layer_stack(model)
+    except ValueError as err:
+        raise ConfigError(param, count, f"{err} Use 0.") from err
+    if count > len(stack):
+        raise ConfigError(param, count, f"the model has {len(stack)} layers in '{stack_name}'; use at most "
+                          f"{len(stack)}.")
+    names = {f"{stack_name}.{i}" for i in range(count)}
+    for name, _ in model.named_parameters():
+        if name.startswith(f"{stack_name}."):
+            break
+        names.add(name.rsplit(".", 1)[0])
+    return sorted(names)
+
+
 def linear_module_names(model: nn.Module) -> list[str]:
     """Names of ``nn.Linear`` leaves in the backbone (the head excluded)."""
     heads = tuple(head_module_names(model))

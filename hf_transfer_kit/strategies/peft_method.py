@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Optional
 from torch import nn
 
 from ..errors import ConfigError, closest
-from .anatomy import default_target_modules, head_module_names, linear_module_names, running_stat_module_names
+from .anatomy import (bottom_module_names, default_target_modules, head_module_names, linear_module_names,
+                      running_stat_module_names)
 from .base import Strategy, StrategyConfig, register_strategy
 
 #: PEFT task types whose head is the pretrained language-model head (tied to the input embeddings in most models):
@@ -55,6 +56,11 @@ class PeftStrategyConfig(StrategyConfig):
                                   "prefix_tuning, adalora, ... (any key of peft.PEFT_TYPE_TO_CONFIG_MAPPING)."})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "The method's config fields (written "
                                     "flat beside name/method in YAML). target_modules: auto detects per architecture."})
+    freeze_bottom_layers: int = field(default=0, metadata={"help": "Freezing-aware adapters: no adapter in the N "
+                                      "bottom blocks of the layer stack, which stay frozen with everything below "
+                                      "them (embeddings, a CNN's stem and its batch norms). No gradient is needed "
+                                      "below the lowest adapted block, so the backward pass stops there: less time "
+                                      "and activation memory per step, as with partial freezing."})
 
     default_method: ClassVar[Optional[str]] = None
     default_options: ClassVar[dict[str, Any]] = {}
@@ -70,6 +76,10 @@ class PeftStrategyConfig(StrategyConfig):
         if method is None:
             raise ConfigError("strategy.method", None, "name the PEFT method, e.g. strategy.method=ia3 (or loha, lokr, "
                               "oft, vera, prefix_tuning).")
+        freeze_bottom = raw.pop("freeze_bottom_layers", 0)
+        if not isinstance(freeze_bottom, int) or isinstance(freeze_bottom, bool) or freeze_bottom < 0:
+            raise ConfigError("strategy.freeze_bottom_layers", freeze_bottom, "use 0 (adapters in every block) or a "
+                              "positive number of bottom blocks to leave frozen, e.g. 3.")
         nested = raw.pop("options", None) or {}
         raw = {**nested, **raw}
         fields = method_fields(peft_config_class(method))
@@ -83,12 +93,14 @@ class PeftStrategyConfig(StrategyConfig):
             options.setdefault("target_modules", "auto")
             _check_target_spec(options["target_modules"])
         _check_method_fields(peft_config_class(method), options)
-        return cls(name=name, method=method, options=options)
+        return cls(name=name, method=method, options=options, freeze_bottom_layers=freeze_bottom)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
         if not self.default_method:
             out["method"] = self.method
+        if self.freeze_bottom_layers:
+            out["freeze_bottom_layers"] = self.freeze_bottom_layers
         return {**out, **self.options}
 
     @classmethod
@@ -147,6 +159,27 @@ def _check_method_fields(config_cls: type, options: Mapping[str, Any]) -> None:
         return
 
 
+def _above_frozen_layers(model: nn.Module, options: Mapping[str, Any], bottom: list[str], count: int,
+                         method: str) -> dict[str, Any]:
+    """``target_modules`` (and IA3's ``feedforward_modules``) as the full names of the matching modules above the
+    frozen bottom blocks."""
+    targets = options.get("target_modules")
+    if not isinstance(targets, (list, tuple)):
+        raise ConfigError("strategy.freeze_bottom_layers", count, f"{method} with target_modules={targets!r} cannot "
+                          "be limited to the top blocks; list the target modules by name, or use 0.")
+
+    def matches(name: str, suffixes: Any) -> bool:
+        return any(name == s or name.endswith("." + s) for s in suffixes)
+
+    below = tuple(f"{b}." for b in bottom)
+    kept = [name for name, _ in model.named_modules()
+            if matches(name, targets) and not (name in bottom or name.startswith(below))]
+    out: dict[str, Any] = {"target_modules": kept}
+    if options.get("feedforward_modules"):
+        out["feedforward_modules"] = [name for name in kept if matches(name, options["feedforward_modules"])]
+    return out
+
+
 def _check_targets(model: nn.Module, targets: list[str]) -> None:
     names = [n for n, _ in model.named_modules()]
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
@@ -188,6 +221,9 @@ class PeftStrategy(Strategy):
         targets = options.get("target_modules")
         if isinstance(targets, (list, tuple)):
             _check_targets(model, list(targets))
+        if cfg.freeze_bottom_layers:
+            options.update(_above_frozen_layers(model, options, self.frozen_bottom(model), cfg.freeze_bottom_layers,
+                                                method))
         if "modules_to_save" in fields and not options.get("modules_to_save") and \
                 self.peft_task_type not in PRETRAINED_HEAD_TASK_TYPES:
             # the head learns in full; batch norms (CNNs) adapt their statistics and affine terms and are saved too
@@ -203,9 +239,20 @@ class PeftStrategy(Strategy):
         try:
             peft_config = config_cls(task_type=self.peft_task_type, **options)
             self.resolved_options = options
-            return get_peft_model(model, peft_config)
+            peft_model = get_peft_model(model, peft_config)
         except (TypeError, ValueError) as err:  # ConfigError and PEFT's errors (NoMatchingPeftModuleError...)
             raise strategy_error(err, options, config_cls.__name__) from err
+        if cfg.freeze_bottom_layers:
+            # modules_to_save copies of bottom-block batch norms stay saved (their running statistics still move
+            # in training mode) but learn nothing, so no gradient reaches below the lowest adapted block
+            bottom = [f".{name}." for name in self.frozen_bottom(model)]
+            for name, parameter in peft_model.named_parameters():
+                if any(prefix in f".{name}" for prefix in bottom):
+                    parameter.requires_grad_(False)
+        return peft_model
+
+    def frozen_bottom(self, model: nn.Module) -> list[str]:
+        return bottom_module_names(model, self.config.freeze_bottom_layers)  # type: ignore[attr-defined]
 
     def save(self, model: nn.Module, directory: str | Path) -> None:
         model.save_pretrained(str(directory))
