@@ -129,12 +129,17 @@ def targets(entries: dict[tuple, dict[str, Any]], run: dict[str, Any]) -> list[d
                     f"peak RSS {entry['peak_rss_mb']:.0f} MB vs {full_steps['peak_rss_mb']:.0f} MB"
                     + (f"; GPU {entry['cuda_peak_mb']:.0f} vs {full_steps['cuda_peak_mb']:.0f} MB"
                        if entry.get("cuda_peak_mb") else ""))
-        checkpointed, lora = get("recipe", "lora", "steps", "checkpointing"), get("recipe", "lora", "steps")
-        if checkpointed and lora:
-            add(f"{modality} LoRA + activation checkpointing: peak memory / LoRA's (step time "
-                f"x{_ratio(checkpointed['median_step_seconds'], lora['median_step_seconds']) or 0:.2f})",
-                _ratio(checkpointed["peak_rss_mb"], lora["peak_rss_mb"]), None,
-                f"{checkpointed['peak_rss_mb']:.0f} MB vs {lora['peak_rss_mb']:.0f} MB; a trade-off, not a default")
+        for k, variant in entries.items():
+            default = get("recipe", k[2], "steps")
+            if k[0] != modality or k[3] is None or k[4] != "steps" or not default or "lever" not in variant["job"]:
+                continue
+            on, off = (default, variant) if variant["job"]["lever_default_on"] else (variant, default)
+            label = "a default" if variant["job"]["lever_default_on"] else "a trade-off, not a default"
+            add(f"{modality} {k[2]}, what {variant['job']['lever']} buys: step time off / on",
+                _ratio(off["median_step_seconds"], on["median_step_seconds"]), None,
+                f"{on['median_step_seconds']:.4f} s per step with it, {off['median_step_seconds']:.4f} s without; "
+                f"peak RSS {on['peak_rss_mb']:.0f} MB vs {off['peak_rss_mb']:.0f} MB "
+                f"(x{_ratio(on['peak_rss_mb'], off['peak_rss_mb']) or 0:.2f}); {label}")
     add("`hf-transfer-kit --help` wall time (s)", run.get("cli_help_seconds"), CLI_LIMIT_S, "median of 3 runs")
     return out
 

@@ -42,8 +42,24 @@ SETTINGS = {"text": {"target": 0.95, "eval_every": 160, "cap": 1280, "steps": 10
 QUICK_SETTINGS = {"text": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3},
                   "vision": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3}}
 QUICK_STRATEGIES = {"text": ["full", "lora"], "vision": ["full"]}
-#: Memory lever measured beside the defaults: LoRA with activation (gradient) checkpointing.
-CHECKPOINTING = ["training.gradient_checkpointing=true"]
+#: Speed and memory levers, each measured as a per-step arm beside the recipe's defaults: (strategy, variant label,
+#: overrides, what the lever is, whether the shipped defaults use it). A lever the defaults use is measured
+#: switched off, so the pair shows what it buys; one they leave off is measured switched on (a trade-off).
+LEVERS: dict[str, list[tuple[str, str, list[str], str, bool]]] = {
+    "text": [("full", "fp32", ["training.bf16=false"], "bf16 autocast (training.bf16: auto)", True),
+             ("full", "sdpa attention", ["model.attn_implementation=sdpa"],
+              "eager attention for CPU training steps (model.attn_implementation: auto)", True),
+             ("ia3", "all blocks adapted", ["strategy.freeze_bottom_layers=0"],
+              "freezing-aware IA3 (freeze_bottom_layers: 3)", True),
+             ("lora", "checkpointing", ["training.gradient_checkpointing=true"],
+              "activation (gradient) checkpointing", False)],
+    "vision": [("full", "fp32", ["training.bf16=false"], "bf16 autocast (training.bf16: auto)", True),
+               ("lora", "all blocks adapted", ["strategy.freeze_bottom_layers=0"],
+                "freezing-aware LoRA (freeze_bottom_layers: 6)", True),
+               ("ia3", "all blocks adapted", ["strategy.freeze_bottom_layers=0"],
+                "freezing-aware IA3 (freeze_bottom_layers: 6)", True)],
+}
+QUICK_LEVERS = {"text": LEVERS["text"][:1], "vision": []}
 
 
 def arm_jobs(modality: str, strategies: list[str], settings: dict[str, Any], quick: bool,
@@ -57,9 +73,10 @@ def arm_jobs(modality: str, strategies: list[str], settings: dict[str, Any], qui
     tta += [{**base, "kind": "recipe", "mode": "tta", "strategy": s} for s in strategies]
     pairs = [[{**base, "kind": kind, "mode": "steps", "strategy": s} for kind in ("recipe", "trainer_same")]
              for s in strategies[:None if all_pairs else 1]]
-    if "lora" in strategies and modality == "text" and not quick:
-        pairs.append([{**base, "kind": "recipe", "mode": "steps", "strategy": "lora", "variant": "checkpointing",
-                       "overrides": CHECKPOINTING}])
+    for strategy, variant, overrides, lever, default_on in (QUICK_LEVERS if quick else LEVERS)[modality]:
+        if strategy in strategies:
+            pairs.append([{**base, "kind": "recipe", "mode": "steps", "strategy": strategy, "variant": variant,
+                           "overrides": overrides, "lever": lever, "lever_default_on": default_on}])
     return tta, pairs
 
 

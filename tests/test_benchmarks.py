@@ -40,7 +40,8 @@ def test_quick_benchmark_json_is_complete(quick_run: tuple[Path, subprocess.Comp
     assert doc["matmul_flops"]["fp32"] > 0 and doc["matmul_flops"]["bf16"] > 0
     assert doc["skipped_jobs"] == 0 and not [r for r in doc["runs"] if "error" in r]
     configs = {(c["job"]["modality"], c["job"]["kind"], c["job"].get("strategy"), c["job"]["mode"]): c
-               for c in doc["configurations"]}
+               for c in doc["configurations"] if not c["job"].get("variant")}
+    variants = {(c["job"]["strategy"], c["job"]["variant"]): c for c in doc["configurations"] if c["job"].get("variant")}
     expected = {("text", "loop", None, "tta"), ("text", "trainer_default", None, "tta"),
                 ("text", "trainer_default_lora", "lora", "tta"), ("text", "recipe", "full", "tta"),
                 ("text", "recipe", "lora", "tta"), ("text", "recipe", "full", "steps"),
@@ -59,6 +60,9 @@ def test_quick_benchmark_json_is_complete(quick_run: tuple[Path, subprocess.Comp
     assert configs[("text", "recipe", "lora", "tta")]["trainable"] < configs[("text", "recipe", "full", "tta")]["trainable"]
     names = {t["target"] for t in doc["targets"]}
     assert any("per-step overhead, full" in n for n in names) and any("time to target" in n for n in names)
+    # a speed lever measured switched off beside the defaults: bf16 autocast, here trained in fp32 instead
+    assert variants[("full", "fp32")]["bf16"] is False and variants[("full", "fp32")]["job"]["mode"] == "steps"
+    assert "text full, what bf16 autocast (training.bf16: auto) buys: step time off / on" in names
 
 
 def test_quick_benchmark_markdown_and_plots(quick_run: tuple[Path, subprocess.CompletedProcess]) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from huggingface_hub import ModelCard
 from PIL import Image
 
 from conftest import FILLER, KEYWORDS, STRATEGY_CASES, tiny_config
@@ -127,6 +128,9 @@ def test_text_multi_label_learns_from_files_and_reloads_to_the_same_predictions(
     report = json.loads(capsys.readouterr().out)
     assert report["num_examples"] == 30
     assert report["micro_f1"] == pytest.approx(test["micro_f1"]) and report["macro_f1"] == pytest.approx(test["macro_f1"])
+    # the card's model-index carries the multi-label scores (not single-label accuracy, absent here)
+    card = {r.metric_type: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
+    assert card["micro_f1"] == test["micro_f1"] and card["subset_accuracy"] == test["subset_accuracy"]
 
 
 @pytest.mark.parametrize("name", ["linear_probe", "lora"])  # partial / PEFT; more in test_regression

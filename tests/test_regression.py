@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from huggingface_hub import ModelCard
 
 from conftest import STRATEGY_CASES, tiny_config
 from hf_transfer_kit.cli import main as cli_main
@@ -83,6 +84,8 @@ def test_regression_learns_from_csv_and_the_saved_model_predicts_in_target_units
     report = json.loads(capsys.readouterr().out)
     assert report["num_examples"] == 30 and report["mse"] == pytest.approx(test["mse"], rel=1e-4)
     assert report["spearman"] == pytest.approx(test["spearman"], abs=1e-6)
+    card = {r.metric_type: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
+    assert card["rmse"] == test["rmse"] and card["pearson"] == test["pearson"]  # model-index: regression scores
 
 
 @pytest.mark.parametrize("name", ["full-raw-targets", "bitfit", "adapter"])  # + test_multi_label

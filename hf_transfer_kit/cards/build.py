@@ -93,7 +93,8 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
         "test_split": cfg.data.test_split,
         "num_test_examples": test.get("num_examples"),
         "max_length": getattr(cfg.data, "max_length", None),
-        "results": [(label, _number(test[key])) for key, label in metadata.result_metrics(run.task).items()
+        "results": [(label, _number(test[key])) for key, label in
+                    metadata.result_metrics(run.task, cfg.model.problem_type).items()
                     if isinstance(test.get(key), (int, float))],
         "test_loss": _number(test["loss"]) if isinstance(test.get("loss"), (int, float)) else None,
         "baselines": [(key.replace("_", " "), _number(value))

@@ -34,9 +34,18 @@ TASK_RESULT_METRICS = {
 }
 
 
-def result_metrics(task: str) -> dict[str, str]:
+#: Classification heads that are not single-label (``model.problem_type``): their own test metrics.
+PROBLEM_RESULT_METRICS = {
+    "multi_label": {"micro_f1": "F1 (micro)", "macro_f1": "F1 (macro)", "subset_accuracy": "Subset accuracy",
+                    "micro_precision": "Precision (micro)", "micro_recall": "Recall (micro)",
+                    "label_accuracy": "Accuracy (per label)"},
+    "regression": {"rmse": "RMSE", "mae": "MAE", "pearson": "Pearson r", "spearman": "Spearman rho", "mse": "MSE"},
+}
+
+
+def result_metrics(task: str, problem_type: str = "single_label") -> dict[str, str]:
     """The test metrics a task's card and ``model-index`` report, with their labels."""
-    return TASK_RESULT_METRICS.get(task, RESULT_METRICS)
+    return TASK_RESULT_METRICS.get(task) or PROBLEM_RESULT_METRICS.get(problem_type, RESULT_METRICS)
 
 
 _TEXT_TASKS = ("text-", "token-", "question-", "summarization", "translation", "fill-mask", "zero-shot-classification")
@@ -112,7 +121,8 @@ def eval_results(run: RunRecord, model_name: str) -> list[Any]:
                        dataset_type=dataset_type, dataset_name=dataset_name,
                        dataset_config=run.config.data.dataset_config, dataset_split=run.config.data.test_split,
                        metric_type=key, metric_name=label, metric_value=float(test[key]))
-            for key, label in result_metrics(run.task).items() if isinstance(test.get(key), (int, float))]
+            for key, label in result_metrics(run.task, run.config.model.problem_type).items()
+            if isinstance(test.get(key), (int, float))]
 
 
 def tags(run: RunRecord) -> list[str]:

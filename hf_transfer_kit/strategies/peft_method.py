@@ -195,8 +195,9 @@ class PeftStrategy(Strategy):
     config_cls = PeftStrategyConfig
     saves_adapter = True
 
-    def resolve_options(self, model: nn.Module) -> dict[str, Any]:
-        """Fill ``target_modules: auto`` and ``modules_to_save`` for this model."""
+    def resolve_options(self, model: nn.Module, bottom: list[str]) -> dict[str, Any]:
+        """Fill ``target_modules: auto`` and ``modules_to_save`` for this model; ``bottom``: the frozen modules
+        (``freeze_bottom_layers``), where no target may sit."""
         import peft.utils.constants as constants
 
         cfg: PeftStrategyConfig = self.config  # type: ignore[assignment]
@@ -221,9 +222,8 @@ class PeftStrategy(Strategy):
         targets = options.get("target_modules")
         if isinstance(targets, (list, tuple)):
             _check_targets(model, list(targets))
-        if cfg.freeze_bottom_layers:
-            options.update(_above_frozen_layers(model, options, self.frozen_bottom(model), cfg.freeze_bottom_layers,
-                                                method))
+        if bottom:
+            options.update(_above_frozen_layers(model, options, bottom, cfg.freeze_bottom_layers, method))
         if "modules_to_save" in fields and not options.get("modules_to_save") and \
                 self.peft_task_type not in PRETRAINED_HEAD_TASK_TYPES:
             # the head learns in full; batch norms (CNNs) adapt their statistics and affine terms and are saved too
@@ -235,24 +235,22 @@ class PeftStrategy(Strategy):
 
         cfg: PeftStrategyConfig = self.config  # type: ignore[assignment]
         config_cls = peft_config_class(str(cfg.method))
-        options = self.resolve_options(model)
+        # named before PEFT wraps anything: what sits at or below the frozen bottom blocks
+        bottom = bottom_module_names(model, cfg.freeze_bottom_layers) if cfg.freeze_bottom_layers else []
+        options = self.resolve_options(model, bottom)
         try:
             peft_config = config_cls(task_type=self.peft_task_type, **options)
             self.resolved_options = options
             peft_model = get_peft_model(model, peft_config)
         except (TypeError, ValueError) as err:  # ConfigError and PEFT's errors (NoMatchingPeftModuleError...)
             raise strategy_error(err, options, config_cls.__name__) from err
-        if cfg.freeze_bottom_layers:
-            # modules_to_save copies of bottom-block batch norms stay saved (their running statistics still move
-            # in training mode) but learn nothing, so no gradient reaches below the lowest adapted block
-            bottom = [f".{name}." for name in self.frozen_bottom(model)]
-            for name, parameter in peft_model.named_parameters():
-                if any(prefix in f".{name}" for prefix in bottom):
-                    parameter.requires_grad_(False)
+        # modules_to_save copies of bottom-block batch norms stay saved (their running statistics still move in
+        # training mode) but learn nothing, so no gradient reaches below the lowest adapted block
+        below = [f".{name}." for name in bottom]
+        for name, parameter in peft_model.named_parameters():
+            if any(prefix in f".{name}" for prefix in below):
+                parameter.requires_grad_(False)
         return peft_model
-
-    def frozen_bottom(self, model: nn.Module) -> list[str]:
-        return bottom_module_names(model, self.config.freeze_bottom_layers)  # type: ignore[attr-defined]
 
     def save(self, model: nn.Module, directory: str | Path) -> None:
         model.save_pretrained(str(directory))
