@@ -1,6 +1,6 @@
 """Benchmark the kit against a plain PyTorch loop and hand-written Trainer code, in one interleaved run.
 
-    python benchmarks/run.py                  # the full benchmark (~20 min on 2 idle CPU cores), README table updated
+    python benchmarks/run.py                  # the full benchmark (~26 min on 2 idle CPU cores), README table updated
     python benchmarks/run.py --quick          # a couple of steps on tiny models: checks the machinery (~30 s)
     python benchmarks/run.py --repeats 3 --modalities text --out /tmp/bench
 
@@ -37,8 +37,8 @@ STRATEGIES = {"text": ["full", "partial", "linear_probe", "bitfit", "lora", "ia3
               "vision": ["full", "partial", "linear_probe", "bitfit", "lora", "ia3"]}
 #: Per modality: target validation accuracy, evaluate every N training samples, stop after `cap` samples at the
 #: latest, optimizer steps of the per-step runs. Multiples of every batch size in play (8, 16, 32).
-SETTINGS = {"text": {"target": 0.95, "eval_every": 160, "cap": 1280, "steps": 10},
-            "vision": {"target": 0.95, "eval_every": 320, "cap": 1920, "steps": 10}}
+SETTINGS = {"text": {"target": 0.95, "eval_every": 160, "cap": 1280, "steps": 20},
+            "vision": {"target": 0.95, "eval_every": 320, "cap": 1920, "steps": 20}}
 QUICK_SETTINGS = {"text": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3},
                   "vision": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3}}
 QUICK_STRATEGIES = {"text": ["full", "lora"], "vision": ["full"]}
@@ -142,7 +142,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a couple of steps on tiny sizes (smoke test)")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds of the per-step pairs (default 2; quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="rounds of the per-step pairs (default 3; quick 1)")
     parser.add_argument("--modalities", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES))
     parser.add_argument("--strategies", nargs="+", default=None, help="subset of strategies (default: all shipped)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="output directory")
@@ -156,7 +156,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         "full benchmark with the default output directory does this anyway)")
     args = parser.parse_args(argv)
     if args.repeats is None:
-        args.repeats = 1 if args.quick else 2
+        args.repeats = 1 if args.quick else 3
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     unknown = set(args.strategies or []) - {s for names in STRATEGIES.values() for s in names}
