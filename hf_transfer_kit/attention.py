@@ -26,15 +26,6 @@ def known_implementations() -> list[str]:
     return ["auto", "eager", *ALL_ATTENTION_FUNCTIONS.valid_keys()]
 
 
-def pretrained_kwargs(model_config: Any) -> dict[str, Any]:
-    """The ``from_pretrained`` keyword arguments every recipe passes for ``model.*`` settings."""
-    kwargs: dict[str, Any] = {"revision": model_config.revision, "trust_remote_code": model_config.trust_remote_code,
-                              "use_safetensors": None if model_config.allow_pickle else True}
-    if model_config.attn_implementation != "auto":
-        kwargs["attn_implementation"] = model_config.attn_implementation
-    return kwargs
-
-
 def switch_attention_by_mode(model: torch.nn.Module, device: torch.device, setting: str = "auto") -> bool:
     """On a CPU with ``setting == 'auto'``: eager attention in training mode, ``sdpa`` in eval mode.
 

@@ -51,6 +51,16 @@ class RunResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def pretrained_kwargs(model_config: Any) -> dict[str, Any]:
+    """The ``from_pretrained`` keyword arguments every recipe passes for ``model.*`` settings (an explicit
+    ``attn_implementation`` only: ``auto`` is handled after loading, see ``attention.py``)."""
+    kwargs: dict[str, Any] = {"revision": model_config.revision, "trust_remote_code": model_config.trust_remote_code,
+                              "use_safetensors": None if model_config.allow_pickle else True}
+    if model_config.attn_implementation != "auto":
+        kwargs["attn_implementation"] = model_config.attn_implementation
+    return kwargs
+
+
 def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str = "model.name_or_path") -> str:
     """Resolve ``builtin:`` names; a path that looks local must exist and hold safetensors weights (unless
     pickles are explicitly allowed); a Hub id is checked when loaded (``use_safetensors``)."""

@@ -11,14 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 from ..generation.data import INPUT, OUTPUT, end_token_id, load_pairs
 from ..generation.evaluate import answer_loss, generate
 from ..metrics.generation import generation_metrics, perplexity
-from .base import Recipe
+from .base import Recipe, pretrained_kwargs
 from .text_classification import TextClassificationRecipe
 
 #: Generated examples written into metrics.json (with their prompt and reference) for a human to read.

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..attention import pretrained_kwargs
 from ..data.image import prepare_image_splits
 from ..errors import ConfigError
 from ..problems import head_config
-from .base import Recipe
+from .base import Recipe, pretrained_kwargs
 from .problem_type import ProblemTypeMixin
 
 

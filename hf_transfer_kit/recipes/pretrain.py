@@ -16,13 +16,12 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..data.corpus import prepare_corpus
 from ..data.masking import MaskedLMCollator, mask_once, tokenize_corpus
 from ..errors import ConfigError
 from ..metrics.generation import perplexity
-from .base import Recipe
+from .base import Recipe, pretrained_kwargs
 from .text_classification import TextClassificationRecipe
 
 

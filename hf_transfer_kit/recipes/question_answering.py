@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
-from ..attention import pretrained_kwargs
 from ..config import RecipeConfig
 from ..data.qa import best_spans, check_question_room, prepare_features, prepare_qa_splits
 from ..errors import ConfigError
 from ..metrics.squad import squad_scores
-from .base import Recipe
+from .base import Recipe, pretrained_kwargs
 from .text_classification import TextClassificationRecipe
 from .token_classification import check_positions, fast_tokenizer
 

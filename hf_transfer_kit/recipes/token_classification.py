@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..attention import pretrained_kwargs
 from ..data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
 from ..errors import ConfigError
 from ..metrics import load_metric
 from ..metrics.entities import entity_scores, is_entity_scheme
-from .base import Recipe
+from .base import Recipe, pretrained_kwargs
 from .text_classification import TextClassificationRecipe
 
 #: The pipeline's word grouping that matches how each alignment was trained.
