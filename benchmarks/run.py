@@ -1,6 +1,6 @@
 """Benchmark the kit against a plain PyTorch loop and hand-written Trainer code, in one interleaved run.
 
-    python benchmarks/run.py                  # the full benchmark (~26 min on 2 idle CPU cores), README table updated
+    python benchmarks/run.py                  # the full benchmark (~34 min on 2 idle CPU cores), README table updated
     python benchmarks/run.py --quick          # a couple of steps on tiny models: checks the machinery (~30 s)
     python benchmarks/run.py --repeats 3 --modalities text --out /tmp/bench
 
