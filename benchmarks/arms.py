@@ -292,10 +292,10 @@ def run_trainer(job: dict[str, Any], trainer: Any, clock: Clock, test_set: Any) 
 
 
 def arm_recipe(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, Any]:
-    from hf_transfer_kit.recipes import recipe_for
+    from hf_transfer_kit.tasks import get_task
 
     cfg = recipe_config(job, workdir)
-    recipe = recipe_for(cfg.task)(cfg)
+    recipe = get_task(cfg.task)(cfg)
     recipe.setup()
     watcher = LayerWatcher(recipe.model)
     recipe.trainer.add_callback(Probe(clock, watcher))

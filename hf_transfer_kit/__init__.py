@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "RecipeConfig": "config", "load_config": "config", "ConfigError": "errors",
-    "Recipe": "recipes", "RunResult": "recipes", "TextClassificationRecipe": "recipes",
-    "ImageClassificationRecipe": "recipes",
+    "Recipe": "tasks", "RunResult": "tasks", "TextClassificationRecipe": "tasks",
+    "ImageClassificationRecipe": "tasks", "register_task": "registry", "get_task": "registry",
     "STRATEGIES": "strategies", "register_strategy": "strategies", "parameter_report": "strategies",
     "load_for_inference": "inference", "load_pipeline": "inference", "classify": "inference",
 }

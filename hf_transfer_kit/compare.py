@@ -49,7 +49,7 @@ def scratch_recipe_class() -> type:
     """:class:`TextClassificationRecipe` whose model has the checkpoint's architecture but random weights.
 
     Built on first use so that importing this module does not import transformers."""
-    from .recipes import TextClassificationRecipe
+    from .tasks import TextClassificationRecipe
 
     class FromScratchTextClassificationRecipe(TextClassificationRecipe):
         @classmethod

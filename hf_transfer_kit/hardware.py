@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import platform
+from importlib import metadata
+from typing import Any
 
 import torch
+
+#: Packages whose versions decide whether a run reproduces.
+VERSIONED_PACKAGES = ("hf-transfer-kit", "transformers", "torch", "peft", "datasets", "accelerate",
+                      "evaluate", "huggingface_hub", "safetensors")
 
 
 def bf16_native() -> bool:
@@ -26,6 +33,18 @@ def describe() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def environment() -> dict[str, Any]:
+    """Hardware, Python and library versions of this process (what metrics.json records as ``environment``)."""
+    versions = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"hardware": describe(), "python": platform.python_version(), "platform": platform.platform(terse=True),
+            "versions": versions}
+
+
 #: CPU flags that decide which precision is fast here (AMX / AVX512-BF16: native bf16 matmuls).
 _CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
 
@@ -36,10 +55,6 @@ def describe_machine() -> dict:
     Why a dict, not a line: benchmark results are only comparable between runs on the same kind of machine, so the
     results file records everything that moves the numbers.
     """
-    import os
-
-    from .cards.recipe import environment
-
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:

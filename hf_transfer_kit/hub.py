@@ -32,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .cards import model_reference, write_model_card
 from .config import CONFIG_FILENAME, HubConfig, RecipeConfig, load_config
 from .errors import ConfigError
+from .inference import load_for_inference
 
 logger = logging.getLogger("hf_transfer_kit")
 
@@ -100,9 +102,6 @@ def _stage_merged(output_dir: Path, stage: Path, config: RecipeConfig, repo_id: 
     """Fold the adapter into its base and write a standalone model, its preprocessor and a card for it."""
     import json
 
-    from .cards import write_model_card
-    from .inference import load_for_inference
-
     if not (output_dir / "adapter_config.json").is_file():
         raise ConfigError("--merged", True, "only adapter outputs can be merged; this output is a full model "
                           "already: push it without --merged.")
@@ -121,8 +120,6 @@ def _stage_merged(output_dir: Path, stage: Path, config: RecipeConfig, repo_id: 
 
 def stage_upload(output_dir: Path, stage: Path, repo_id: str, merged: bool = False) -> RecipeConfig:
     """Fill ``stage`` with what the repo should hold; the card's snippet is pointed at ``repo_id``."""
-    from .cards import model_reference
-
     config = load_config(output_dir / CONFIG_FILENAME)
     if merged:
         _stage_merged(output_dir, stage, config, repo_id)

@@ -13,30 +13,31 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from . import adapters  # noqa: F401  (registers the bottleneck method so its adapters load)
 from .assets import resolve_model_path
 from .config import CONFIG_FILENAME, RecipeConfig, load_config
+from .data.image import open_images
 from .errors import ConfigError
+from .problems.base import top_class
+from .registry import get_task
+from .vision.transforms import ImageTransform
 
 
 def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
     """Return ``(model, preprocessor, config)`` for a directory written by ``Recipe.run``; model in eval mode.
 
-    The task recipe named in the saved config knows its model class and preprocessor, so this works for
-    every task; adapters are attached to the base model the config names.
+    The task named in the saved config knows its model class and preprocessor, so this works for every task;
+    adapters are attached to the base model the config names.
     """
-    from .recipes import recipe_for
-
     out = Path(output_dir)
     if not (out / CONFIG_FILENAME).is_file():
         raise ConfigError("output_dir", str(out), f"has no {CONFIG_FILENAME}; point at a directory written by "
                           "`hf-transfer-kit train`.")
     config = load_config(out / CONFIG_FILENAME)
-    recipe_cls = recipe_for(config.task)
+    recipe_cls = get_task(config.task)
     preprocessor = recipe_cls.load_saved_preprocessor(str(out))
     if (out / "adapter_config.json").is_file():
         from peft import PeftModel
-
-        from . import adapters  # noqa: F401  (registers the bottleneck method so its adapters load)
 
         base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path), config.data.label_names or [],
                                       config.model, preprocessor)
@@ -71,9 +72,6 @@ def text_logits(model: Any, tokenizer: Any, texts: list[str], text_pairs: Option
 def image_logits(model: Any, processor: Any, images: list[Any], batch_size: int = 32) -> np.ndarray:
     """The model's logits for each image (file path, PIL image or array), with the run's evaluation transform
     (RGB, then the saved image processor)."""
-    from .data.image import open_images
-    from .vision.transforms import ImageTransform
-
     transform = ImageTransform(processor, "image", train=False)
     was_training = model.training
     model.eval()
@@ -91,8 +89,6 @@ def classify(model: Any, tokenizer: Any, texts: list[str], text_pairs: Optional[
     """Label and score for each text, in the same ``{"label", "score"}`` shape as ``pipeline('text-classification')``;
     ``decode`` reads the logits otherwise (a run's :class:`~hf_transfer_kit.problems.base.Problem`: label sets with
     their scores for multi-label, values for regression)."""
-    from .problems.base import top_class
-
     logits = text_logits(model, tokenizer, texts, text_pairs, max_length, batch_size)
     return (decode or top_class)(logits, model.config.id2label)
 
@@ -101,45 +97,12 @@ def classify_images(model: Any, processor: Any, images: list[Any], batch_size: i
                     decode: Optional[Decode] = None) -> list[dict[str, Any]]:
     """Label and score for each image, the same ``{"label", "score"}`` as ``pipeline('image-classification')``
     (or what ``decode`` makes of the logits, as in :func:`classify`)."""
-    from .problems.base import top_class
-
     return (decode or top_class)(image_logits(model, processor, images, batch_size), model.config.id2label)
 
 
 def load_pipeline(output_dir: str | Path) -> Any:
-    """A ``transformers.pipeline`` for the run's task (text or image classification) over a saved run, adapters
-    included."""
-    from transformers import pipeline
-
+    """A ``transformers.pipeline`` for the run's task over a saved run, adapters included (the task builds it: e.g.
+    token classification groups words as the run aligned its tags; question answering, which transformers 5 no
+    longer has a pipeline for, gets the same call and output)."""
     model, preprocessor, config = load_for_inference(output_dir)
-    if config.task == "image-classification":
-        return pipeline("image-classification", model=model, image_processor=preprocessor)
-    if config.task == "fill-mask":  # a continued-pretraining output
-        return pipeline("fill-mask", model=model, tokenizer=preprocessor)
-    if config.task == "token-classification":  # words grouped the way the run aligned their tags
-        from .recipes.token_classification import AGGREGATION
-
-        return pipeline("token-classification", model=model, tokenizer=preprocessor,
-                        aggregation_strategy=AGGREGATION[config.data.label_alignment])
-    if config.task == "text-generation":  # generate with the run's prompt format: load_for_inference + the recipe
-        return pipeline("text-generation", model=model, tokenizer=preprocessor)
-    if config.task == "question-answering":  # transformers 5 has no such pipeline: ours, same call and output
-        from .recipes.question_answering import answerer
-
-        return QuestionAnswerer(answerer(model, preprocessor, config))
-    return pipeline("text-classification", model=model, tokenizer=preprocessor)
-
-
-class QuestionAnswerer:
-    """``pipeline("question-answering")``'s call for a saved run: ``qa(question=..., context=...)`` (one dict, or a
-    list for lists). transformers 5 removed that pipeline; the windows and post-processing are the run's own."""
-
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-
-    def __call__(self, question: str | list[str], context: str | list[str]) -> Any:
-        single = isinstance(question, str)
-        questions = [question] if single else list(question)
-        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
-        results = self.answer(questions, contexts)
-        return results[0] if single else results
+    return get_task(config.task).pipeline(model, preprocessor, config)

@@ -150,7 +150,7 @@ def train_point(config: RecipeConfig, splits: Any, train: Any, recipe_cls: Optio
     from transformers.trainer_callback import PrinterCallback
 
     from .outputs import staging_dir
-    from .recipes import TextClassificationRecipe
+    from .tasks import TextClassificationRecipe
 
     recipe = (recipe_cls or TextClassificationRecipe)(config, train_dataset=train, eval_dataset=splits["validation"],
                                                       test_dataset=splits["test"])

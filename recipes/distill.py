@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from hf_transfer_kit import TextClassificationRecipe, plots
 from hf_transfer_kit.config import CONFIG_FILENAME, config_to_dict, load_config
-from hf_transfer_kit.recipes import DistillationRecipe
+from hf_transfer_kit.tasks import DistillationRecipe
 
 CONFIGS = Path(__file__).parent / "configs"
 TEACHER = CONFIGS / "nlp" / "minilm_full.yaml"

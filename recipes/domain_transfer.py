@@ -30,7 +30,7 @@ from hf_transfer_kit.config import CONFIG_FILENAME, load_config
 from hf_transfer_kit.config.loader import config_to_dict
 from hf_transfer_kit.data import prepare_splits
 from hf_transfer_kit.learning_curve import learning_curve
-from hf_transfer_kit.recipes import MaskedLMPretrainRecipe
+from hf_transfer_kit.tasks import MaskedLMPretrainRecipe
 
 CONFIGS = Path(__file__).parent / "configs"
 PRETRAIN = CONFIGS / "pretrain" / "minilm_bbc_news.yaml"

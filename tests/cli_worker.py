@@ -29,7 +29,7 @@ KILL_AT = os.environ.get("KILL_AT")
 if KILL_AT == "commit":  # everything written into the staging dir, not yet renamed into place
     outputs.commit = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 elif KILL_AT == "save_config":  # weights written, config / metrics / card not yet
-    import hf_transfer_kit.recipes.base as base
+    import hf_transfer_kit.tasks.base as base
 
     base.save_config = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 

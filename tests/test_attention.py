@@ -9,8 +9,8 @@ from transformers import AutoModelForSequenceClassification
 from hf_transfer_kit.attention import switch_attention_by_mode
 from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.errors import ConfigError
-from hf_transfer_kit.recipes import TextClassificationRecipe
-from hf_transfer_kit.recipes.base import pretrained_kwargs
+from hf_transfer_kit.tasks import TextClassificationRecipe
+from hf_transfer_kit.tasks.base import pretrained_kwargs
 
 from conftest import STRATEGY_CASES, tiny_config, toy_dataset
 

@@ -17,11 +17,11 @@ from datasets import Dataset
 
 from hf_transfer_kit.cli import main
 from hf_transfer_kit.config import config_from_dict, load_config
-from hf_transfer_kit.config.schema import DataConfig
+from hf_transfer_kit.tasks.causal_lm.config import CausalLMDataConfig as DataConfig
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.generation.data import IGNORE_INDEX, encode_causal, load_pairs, prompt_ids, prompt_part
 from hf_transfer_kit.inference import load_for_inference
-from hf_transfer_kit.recipes import CausalLMRecipe, recipe_for
+from hf_transfer_kit.tasks import CausalLMRecipe, get_task
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = ROOT / "recipes" / "configs" / "causal_lm"
@@ -176,7 +176,7 @@ def test_train_save_reload_generate(tmp_path: Path, llama_dir: str, strategy: st
 
     model, tokenizer, cfg = load_for_inference(out)
     prompts = [s["input"] for s in test["samples"]]
-    reloaded = recipe_for(cfg.task).generate_answers(model, tokenizer, cfg, prompts)
+    reloaded = get_task(cfg.task).generate_answers(model, tokenizer, cfg, prompts)
     assert reloaded == [s["prediction"] for s in test["samples"]]  # the saved model generates what was scored
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -242,7 +242,7 @@ def test_smollm2_lora_learns_bbc_topics(tmp_path: Path) -> None:
         f"output_dir={tmp_path / 'run'}", "data.max_train_samples=32", "data.max_eval_samples=12",
         "data.max_new_tokens=4", "training.max_steps=8", "training.per_device_train_batch_size=4",
         "training.learning_rate=3e-3", "training.warmup_steps=0"])
-    result = recipe_for(cfg.task)(cfg).run()
+    result = get_task(cfg.task)(cfg).run()
     test, base = result.metrics["test"], result.metrics["baselines"]
     print({k: v for k, v in test.items() if k != "samples"}, base)  # measured: perplexity 16.6 -> 1.48, EM 1/12 -> 5/12
     assert test["perplexity"] < base["pretrained_perplexity"] / 2, (base, test)

@@ -20,10 +20,10 @@ from transformers import TrainerCallback
 from conftest import MINILM, tiny_config
 from hf_transfer_kit import TextClassificationRecipe, load_pipeline
 from hf_transfer_kit.config import config_from_dict, load_config
-from hf_transfer_kit.distillation import (
+from hf_transfer_kit.tasks.distillation.losses import (
     PROJECTION, TEACHER_PREFIX, hidden_state_loss, keep_layers, soft_target_loss, uniform_layer_map,
 )
-from hf_transfer_kit.recipes import DistillationRecipe
+from hf_transfer_kit.tasks import DistillationRecipe
 from test_learning_curve import keyword_dataset
 
 ROOT = Path(__file__).parent.parent

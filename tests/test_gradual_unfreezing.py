@@ -52,7 +52,7 @@ class Record(TrainerCallback):
             self.losses.append(logs["loss"])
 
 
-def recipe_for(tmp_path: Path, model_dir: str, strategy: dict, record: TrainerCallback, n: int = 60,
+def get_task(tmp_path: Path, model_dir: str, strategy: dict, record: TrainerCallback, n: int = 60,
                **training: Any) -> TextClassificationRecipe:
     config = tiny_config(tmp_path, model_dir, strategy, **training)
     config.baselines = False
@@ -65,7 +65,7 @@ def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> 
 
 def test_frozen_layers_stay_put_until_unfrozen_then_learn(tmp_path: Path, tiny_model_dir: str) -> None:
     record = Record()
-    recipe = recipe_for(tmp_path, tiny_model_dir, {"name": "full", "layer_lr_decay": 0.5, "unfreeze": "step",
+    recipe = get_task(tmp_path, tiny_model_dir, {"name": "full", "layer_lr_decay": 0.5, "unfreeze": "step",
                                                    "unfreeze_every": 2},
                         record, max_steps=8, learning_rate=5e-3, weight_decay=0.01)
     recipe.run()
@@ -100,7 +100,7 @@ def test_epoch_schedule_skips_what_partial_froze(tmp_path: Path, tiny_model_dir:
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     record = Record()
     strategy = {"name": "partial", "freeze_embeddings": True, "unfreeze": "epoch", "unfreeze_every": 1}
-    recipe = recipe_for(tmp_path, tiny_model_dir, strategy, record, n=30, max_steps=-1, num_train_epochs=4,
+    recipe = get_task(tmp_path, tiny_model_dir, strategy, record, n=30, max_steps=-1, num_train_epochs=4,
                         learning_rate=5e-3)
     recipe.run()
     schedule = recipe.strategy.layer_schedule
@@ -122,7 +122,7 @@ def test_epoch_schedule_skips_what_partial_froze(tmp_path: Path, tiny_model_dir:
 
 def test_short_run_warns_about_layers_that_never_unfreeze(tmp_path: Path, tiny_model_dir: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    recipe = recipe_for(tmp_path, tiny_model_dir, {"name": "full", "unfreeze": "step", "unfreeze_every": 2},
+    recipe = get_task(tmp_path, tiny_model_dir, {"name": "full", "unfreeze": "step", "unfreeze_every": 2},
                         Record(), max_steps=3)
     recipe.setup()
     recipe.trainer.train()
@@ -147,7 +147,7 @@ def test_resume_mid_schedule_matches_uninterrupted_run(tmp_path: Path, tiny_mode
                 "unfreeze_every": 2}
     training = {"max_steps": 6, "learning_rate": 5e-3, "weight_decay": 0.01}
     reference = Record()
-    recipe_for(tmp_path / "reference", tiny_model_dir, strategy, reference, **training).run()
+    get_task(tmp_path / "reference", tiny_model_dir, strategy, reference, **training).run()
 
     stop = InterruptAt(3)
     config = tiny_config(tmp_path / "run", tiny_model_dir, strategy, **training)
@@ -173,7 +173,7 @@ def test_resume_mid_schedule_matches_uninterrupted_run(tmp_path: Path, tiny_mode
 
 
 def test_without_options_the_plain_trainer_is_used(tmp_path: Path, tiny_model_dir: str) -> None:
-    recipe = recipe_for(tmp_path, tiny_model_dir, {"name": "partial", "freeze_bottom_layers": 1}, Record()).setup()
+    recipe = get_task(tmp_path, tiny_model_dir, {"name": "partial", "freeze_bottom_layers": 1}, Record()).setup()
     assert recipe.strategy.layer_schedule is None and type(recipe.trainer) is Trainer
 
 

@@ -117,7 +117,7 @@ def test_push_round_trip_private_adapter(runs: dict[str, Path], hub: HubServer, 
 def test_public_push_card_snippet_works_from_the_hub_and_repush_updates(runs: dict[str, Path], hub: HubServer,
                                                                        tmp_path: Path) -> None:
     """The pushed card's snippet, run verbatim, downloads the model from the server and predicts like the kit."""
-    from hf_transfer_kit.modelcard import write_model_card
+    from hf_transfer_kit.cards import write_model_card
 
     out = runs["full"]
     local_card = (out / "README.md").read_bytes()

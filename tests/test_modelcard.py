@@ -25,7 +25,7 @@ from hf_transfer_kit import TextClassificationRecipe
 from hf_transfer_kit.cli import main as cli_main
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.inference import load_for_inference
-from hf_transfer_kit.modelcard import write_model_card
+from hf_transfer_kit.cards import write_model_card
 
 STRATEGIES = {name: STRATEGY_CASES[name] for name in ("full", "partial", "linear_probe", "bitfit", "lora", "ia3", "adapter")}
 ADAPTERS = {"lora", "ia3", "adapter"}
@@ -221,7 +221,7 @@ def test_vision_run_card(tiny_model_dir: str, tmp_path: Path) -> None:
 
     from hf_transfer_kit.config import config_from_dict
     from hf_transfer_kit.data.image import image_dataset
-    from hf_transfer_kit.recipes import ImageClassificationRecipe
+    from hf_transfer_kit.tasks import ImageClassificationRecipe
 
     torch.manual_seed(0)
     base = tmp_path / "tiny-vit"

@@ -22,7 +22,7 @@ from hf_transfer_kit.data.text import prepare_splits
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.inference import classify, load_for_inference
 from hf_transfer_kit.metrics.multi_label import THRESHOLD_GRID, multi_label_scores, tune_thresholds
-from hf_transfer_kit.recipes import ImageClassificationRecipe, TextClassificationRecipe
+from hf_transfer_kit.tasks import ImageClassificationRecipe, TextClassificationRecipe
 
 ROOT = Path(__file__).parent.parent
 PROBE = ["football pasta the a of", "a computer in the it", "of to in is the"]

@@ -19,11 +19,11 @@ from conftest import MINILM, toy_dataset
 from hf_transfer_kit import TextClassificationRecipe, load_pipeline
 from hf_transfer_kit.cli import main
 from hf_transfer_kit.config import config_from_dict, load_config
-from hf_transfer_kit.config.schema import DataConfig
+from hf_transfer_kit.tasks.fill_mask.config import FillMaskDataConfig as DataConfig
 from hf_transfer_kit.data.corpus import prepare_corpus
 from hf_transfer_kit.data.masking import MaskedLMCollator, mask_once, tokenize_corpus
 from hf_transfer_kit.errors import ConfigError
-from hf_transfer_kit.recipes import MaskedLMPretrainRecipe, recipe_for
+from hf_transfer_kit.tasks import MaskedLMPretrainRecipe, get_task
 
 ROOT = Path(__file__).parent.parent
 CONFIG = ROOT / "recipes" / "configs" / "pretrain" / "minilm_bbc_news.yaml"
@@ -102,7 +102,7 @@ def test_predict_fills_masks_and_evaluate_explains(pretrained: tuple[Path, dict]
 
 
 def test_pretrain_is_an_alias_and_adapters_are_refused(tiny_model_dir: str, tmp_path: Path) -> None:
-    assert recipe_for("pretrain") is recipe_for("fill-mask") is MaskedLMPretrainRecipe
+    assert get_task("pretrain") is get_task("fill-mask") is MaskedLMPretrainRecipe
     cfg = config_from_dict({"task": "pretrain", "output_dir": str(tmp_path / "x"), "strategy": {"name": "lora"}})
     with pytest.raises(ConfigError) as err:
         MaskedLMPretrainRecipe(cfg)
@@ -113,7 +113,7 @@ def test_pretrain_is_an_alias_and_adapters_are_refused(tiny_model_dir: str, tmp_
 def test_shipped_configs_parse_and_are_headed_by_their_command(config: str) -> None:
     path = CONFIG.parent / config
     assert path.read_text().startswith(f"# Run: hf-transfer-kit train recipes/configs/pretrain/{config}")
-    recipe = recipe_for(load_config(path).task)(load_config(path))
+    recipe = get_task(load_config(path).task)(load_config(path))
     assert isinstance(recipe, MaskedLMPretrainRecipe) and recipe.config.training["remove_unused_columns"] is False
 
 

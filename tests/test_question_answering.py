@@ -15,7 +15,7 @@ from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.data.qa import best_spans, prepare_features
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.metrics.squad import normalize_answer, squad_scores
-from hf_transfer_kit.recipes import QuestionAnsweringRecipe
+from hf_transfer_kit.tasks import QuestionAnsweringRecipe
 
 CITIES = ["Paris", "Berlin", "Rome", "Madrid", "Vienna", "Lisbon"]
 FILLER = "the report said that many people were there on a sunny day and it went well".split()

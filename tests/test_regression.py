@@ -20,7 +20,7 @@ from hf_transfer_kit.cli import main as cli_main
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.inference import load_for_inference, load_pipeline
 from hf_transfer_kit.metrics.regression import regression_scores
-from hf_transfer_kit.recipes import TextClassificationRecipe
+from hf_transfer_kit.tasks import TextClassificationRecipe
 from test_multi_label import PROBE, toy_rows
 
 ROOT = Path(__file__).parent.parent

@@ -16,11 +16,11 @@ from datasets import Dataset
 
 from hf_transfer_kit.cli import main
 from hf_transfer_kit.config import config_from_dict, load_config
-from hf_transfer_kit.config.schema import DataConfig
+from hf_transfer_kit.tasks.seq2seq.config import Seq2SeqDataConfig as DataConfig
 from hf_transfer_kit.errors import ConfigError
 from hf_transfer_kit.generation.data import encode_seq2seq, load_pairs
 from hf_transfer_kit.inference import load_for_inference
-from hf_transfer_kit.recipes import Seq2SeqRecipe, recipe_for
+from hf_transfer_kit.tasks import Seq2SeqRecipe, get_task
 from test_causal_lm import topic_pairs, word_tokenizer
 
 CONFIG = Path(__file__).parent.parent / "recipes" / "configs" / "seq2seq" / "t5_small_headlines_lora.yaml"
@@ -80,7 +80,7 @@ def test_train_save_reload_generate(tmp_path: Path, t5_dir: str, strategy: str) 
 
     model, tokenizer, cfg = load_for_inference(out)
     sources = [s["input"] for s in test["samples"]]
-    reloaded = recipe_for(cfg.task).generate_answers(model, tokenizer, cfg, sources)
+    reloaded = get_task(cfg.task).generate_answers(model, tokenizer, cfg, sources)
     assert reloaded == [s["prediction"] for s in test["samples"]]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

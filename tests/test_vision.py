@@ -16,7 +16,7 @@ from hf_transfer_kit.cli import main as cli_main
 from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.data.image import image_dataset
 from hf_transfer_kit.inference import classify_images, load_for_inference
-from hf_transfer_kit.recipes import ImageClassificationRecipe
+from hf_transfer_kit.tasks import ImageClassificationRecipe
 from hf_transfer_kit.vision.transforms import ImageTransform
 
 from conftest import STRATEGY_CASES

@@ -17,7 +17,7 @@ from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.data.builtin import load_builtin
 from hf_transfer_kit.data.image import image_dataset, open_images, to_pil
 from hf_transfer_kit.errors import ConfigError
-from hf_transfer_kit.recipes import ImageClassificationRecipe
+from hf_transfer_kit.tasks import ImageClassificationRecipe
 from hf_transfer_kit.vision.transforms import Augmentation, ImageTransform, processor_size, resize_overrides, to_rgb
 from test_vision import toy_dataset, toy_images, vision_config, vision_models  # noqa: F401  (fixture)
 

@@ -96,7 +96,7 @@ def test_builtin_model_predicts_imagenet_classes_on_real_photos() -> None:
 @pytest.mark.slow
 def test_real_model_fine_tunes_with_falling_loss(tmp_path: Path) -> None:
     from hf_transfer_kit.config import config_from_dict
-    from hf_transfer_kit.recipes import ImageClassificationRecipe
+    from hf_transfer_kit.tasks import ImageClassificationRecipe
 
     cfg = config_from_dict({
         "task": "image-classification", "output_dir": str(tmp_path / "out"),

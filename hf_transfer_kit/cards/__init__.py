@@ -7,10 +7,8 @@ Split by concern: ``run`` reads the saved files, ``metadata`` builds the YAML he
 training tables, ``usage`` the snippet, ``build`` puts them through the task family's template.
 """
 
-from .build import CARD_FILENAME, TEMPLATES, build_model_card, template_for, write_model_card
-from .recipe import environment
+from .build import CARD_FILENAME, build_model_card, template_for, write_model_card
 from .run import RunRecord
 from .usage import model_reference
 
-__all__ = ["CARD_FILENAME", "TEMPLATES", "RunRecord", "build_model_card", "environment", "model_reference",
-           "template_for", "write_model_card"]
+__all__ = ["CARD_FILENAME", "RunRecord", "build_model_card", "model_reference", "template_for", "write_model_card"]

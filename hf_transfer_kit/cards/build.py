@@ -1,8 +1,8 @@
 """Assemble and write the model card: metadata + plots + the task family's Jinja template.
 
-Why templates per task family (``model_cards/<task>.md``): the wording, the results and the usage
-differ between text and image classification, while every fact comes from the same ``RunRecord``;
-a user can edit a template (or pass their own) without touching code.
+Why a template per task (``card.md`` in the task's folder, :meth:`Recipe.card_template`): the wording, the results
+and the usage differ between tasks, while every fact comes from the same ``RunRecord``; a user can edit a template
+(or pass their own, ``--template``) without touching code.
 """
 
 from __future__ import annotations
@@ -18,21 +18,19 @@ from . import metadata, recipe
 from .run import IMAGES_DIR, RunRecord
 from .usage import base_reference, model_reference, usage_snippet
 
-# A link to the top-level model_cards/ folder, so the templates ship inside the wheel too.
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CARD_FILENAME = "README.md"
 TRAINING_CURVE = f"{IMAGES_DIR}/training_curve.png"
 CONFUSION_MATRIX = f"{IMAGES_DIR}/confusion_matrix.png"
 
 
-def template_for(task: str, template: Optional[str | Path] = None) -> Path:
-    """The template file: ``template`` when given, else the task family's one in ``model_cards/``."""
-    path = Path(template) if template else TEMPLATES / f"{task.replace('-', '_')}.md"
+def template_for(run: RunRecord, template: Optional[str | Path] = None) -> Path:
+    """The template file: ``template`` when given, else the run's task's own (``card.md`` in its folder)."""
+    if not template:
+        return run.task_class.card_template()
+    path = Path(template)
     if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in TEMPLATES.glob("*.md")))
-        raise ConfigError("template" if template else "task", str(template or task),
-                          f"no model card template at {path}; pass an existing Jinja file (--template) or add "
-                          f"model_cards/{path.name}. Templates shipped: {available}.")
+        raise ConfigError("template", str(template), f"no model card template at {path}; pass an existing Jinja file "
+                          f"(--template), or leave it out to use the task's own ({run.task_class.card_template()}).")
     return path
 
 
@@ -94,7 +92,7 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
         "num_test_examples": test.get("num_examples"),
         "max_length": getattr(cfg.data, "max_length", None),
         "results": [(label, _number(test[key])) for key, label in
-                    metadata.result_metrics(run.task, cfg.model.problem_type).items()
+                    metadata.result_metrics(run).items()
                     if isinstance(test.get(key), (int, float))],
         "test_loss": _number(test["loss"]) if isinstance(test.get("loss"), (int, float)) else None,
         "baselines": [(key.replace("_", " "), _number(value))
@@ -128,7 +126,7 @@ def build_model_card(directory: str | Path, config: Optional[RecipeConfig] = Non
     from huggingface_hub import ModelCard
 
     run = RunRecord.load(directory, config, metrics, log_history, adapter_config)
-    path = template_for(run.task, template)
+    path = template_for(run, template)
     model_id = model_reference(run.config, repo_id)
     images = write_plots(run) if draw else {"training_curve": None, "confusion_matrix": None}
     data = metadata.card_data(run, Path(model_id).name, merged=merged)

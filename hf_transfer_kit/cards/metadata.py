@@ -20,35 +20,11 @@ BUILTIN_HUB_IDS = {"builtin:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM
                    "builtin:smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 _CACHE_SNAPSHOT = re.compile(r"models--([^/\\]+)--([^/\\]+)[/\\]snapshots[/\\]")
-#: metrics.json test keys that become model-index results, with their display names.
-RESULT_METRICS = {"accuracy": "Accuracy", "f1": "F1 (macro)", "precision": "Precision (macro)",
-                  "recall": "Recall (macro)"}
-#: Tasks whose test metrics are not macro-averaged class scores (name -> label, in card order).
-TASK_RESULT_METRICS = {
-    "token-classification": {"f1": "F1 (entities, micro)", "precision": "Precision (entities, micro)",
-                             "recall": "Recall (entities, micro)", "accuracy": "Accuracy (tokens)"},
-    "question-answering": {"exact_match": "Exact match (%)", "f1": "F1 (%)"},
-    # generation: greedy outputs against the references, and the references' perplexity (answer tokens)
-    "text-generation": {"exact_match": "Exact match", "rougeL": "ROUGE-L (F1)", "perplexity": "Perplexity"},
-    "text2text-generation": {"exact_match": "Exact match", "rougeL": "ROUGE-L (F1)", "perplexity": "Perplexity"},
-}
 
 
-#: Classification heads that are not single-label (``model.problem_type``): their own test metrics.
-PROBLEM_RESULT_METRICS = {
-    "multi_label": {"micro_f1": "F1 (micro)", "macro_f1": "F1 (macro)", "subset_accuracy": "Subset accuracy",
-                    "micro_precision": "Precision (micro)", "micro_recall": "Recall (micro)",
-                    "label_accuracy": "Accuracy (per label)"},
-    "regression": {"rmse": "RMSE", "mae": "MAE", "pearson": "Pearson r", "spearman": "Spearman rho", "mse": "MSE"},
-}
-
-
-def result_metrics(task: str, problem_type: str = "single_label") -> dict[str, str]:
-    """The test metrics a task's card and ``model-index`` report, with their labels."""
-    return TASK_RESULT_METRICS.get(task) or PROBLEM_RESULT_METRICS.get(problem_type, RESULT_METRICS)
-
-
-_TEXT_TASKS = ("text-", "token-", "question-", "summarization", "translation", "fill-mask", "zero-shot-classification")
+def result_metrics(run: RunRecord) -> dict[str, str]:
+    """The test metrics the run's card and ``model-index`` report, with their labels: the task says which."""
+    return run.task_class.result_metrics(run.config)
 
 
 def hub_model_id(name_or_path: str) -> Optional[str]:
@@ -121,7 +97,7 @@ def eval_results(run: RunRecord, model_name: str) -> list[Any]:
                        dataset_type=dataset_type, dataset_name=dataset_name,
                        dataset_config=run.config.data.dataset_config, dataset_split=run.config.data.test_split,
                        metric_type=key, metric_name=label, metric_value=float(test[key]))
-            for key, label in result_metrics(run.task, run.config.model.problem_type).items()
+            for key, label in result_metrics(run).items()
             if isinstance(test.get(key), (int, float))]
 
 
@@ -148,7 +124,7 @@ def card_data(run: RunRecord, model_name: str, merged: bool = False) -> Any:
     for key in ("license_name", "license_link"):
         if inherited.get(key):
             extra[key] = inherited[key]
-    text_task = run.task.startswith(_TEXT_TASKS)
+    text_task = run.task_class.modality == "text"
     return ModelCardData(
         library_name="peft" if adapter else "transformers",
         base_model=base_id,

@@ -7,37 +7,19 @@ holds the *resolved* values such as ``target_modules: auto`` -> ``[query, value]
 
 from __future__ import annotations
 
-import platform
 import re
 from collections.abc import Iterable, Mapping
-from importlib import metadata
 from typing import Any
 
+from ..hardware import environment
 from .run import RunRecord
 
-#: Packages whose versions decide whether a run reproduces.
-VERSIONED_PACKAGES = ("hf-transfer-kit", "transformers", "torch", "peft", "datasets", "accelerate",
-                      "evaluate", "huggingface_hub", "safetensors")
 #: How the card names PEFT methods (PEFT's own type names are upper-case identifiers).
 METHOD_NAMES = {"LORA": "LoRA", "IA3": "IA³", "LOHA": "LoHa", "LOKR": "LoKr", "OFT": "OFT", "BOFT": "BOFT",
                 "VERA": "VeRA", "ADALORA": "AdaLoRA", "PREFIX_TUNING": "prefix-tuning",
                 "PROMPT_TUNING": "prompt-tuning", "P_TUNING": "p-tuning", "BOTTLENECK": "bottleneck"}
 # PEFT wrapper names that say nothing to a reader of the card.
 _PEFT_PREFIX = "base_model.model."
-
-
-def environment() -> dict[str, Any]:
-    """Hardware, Python and library versions of this process (what metrics.json records as ``environment``)."""
-    from ..hardware import describe
-
-    versions = {}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return {"hardware": describe(), "python": platform.python_version(), "platform": platform.platform(terse=True),
-            "versions": versions}
 
 
 def method_name(peft_type: str | None) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from ..config import CONFIG_FILENAME, RecipeConfig, load_config
 from ..errors import ConfigError
+from ..registry import get_task
 
 METRICS_FILE = "metrics.json"
 LOG_HISTORY_FILE = "log_history.json"
@@ -44,12 +45,15 @@ class RunRecord:
         return list(self.test.get("label_names") or self.config.data.label_names or [])
 
     @property
-    def task(self) -> str:
-        """The pipeline task of the saved model: the config's task, except for recipes whose output serves another
-        (a distilled student, ``task: distill``, is a text classifier)."""
-        from ..recipes import recipe_for
+    def task_class(self) -> Any:
+        """The run's task (registered under the config's ``task``): the card asks it for template, metrics, usage."""
+        return get_task(self.config.task)
 
-        return getattr(recipe_for(self.config.task), "pipeline_task", None) or self.config.task
+    @property
+    def task(self) -> str:
+        """The pipeline task of the saved model: the config's task, except for tasks whose output serves another
+        (a distilled student, ``task: distill``, is a text classifier)."""
+        return self.task_class.output_task()
 
     @property
     def peft_method(self) -> Optional[str]:

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modelcard import write_model_card
+    from ..cards import write_model_card
 
     path = write_model_card(args.output_dir, repo_id=args.repo_id, template=args.template)
     print(path)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..recipes import TextClassificationRecipe
+    from ..tasks import TextClassificationRecipe
     from .train import overrides_from
 
     config = load_config(None, DEMO_OVERRIDES + overrides_from(args))

@@ -61,11 +61,11 @@ def export(output_dir: str | Path, dest: str | Path, merge: bool = False, overwr
                 (staging / "README.md").write_text((src / "README.md").read_text() if (src / "README.md").exists() else "")
             else:
                 from ..assets import resolve_model_path
-                from ..recipes import recipe_for
+                from ..registry import get_task
 
                 # The base with the run's label config, un-adapted: a fresh build, since `model` holds the adapter.
                 base_dir = staging / "base_model"
-                recipe_cls = recipe_for(config.task)
+                recipe_cls = get_task(config.task)
                 base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path), config.data.label_names or [],
                                               config.model, preprocessor)
                 base.save_pretrained(str(base_dir))

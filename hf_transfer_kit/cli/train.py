@@ -50,17 +50,46 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..recipes import recipe_for
+    from ..registry import get_task
 
     config = load_config(args.config, overrides_from(args))
-    result = recipe_for(config.task)(config).run()
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate: one summary per run, from rank 0
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate: one push, one summary per run
+    if config.hub.push_to_hub and rank0:
+        from ..hub import require_token
+
+        require_token()  # a push that cannot happen must fail now, not after hours of training
+    task = get_task(config.task)
+    recipe = task(config)
+    recipe.pushed_by_caller = True
+    result = recipe.run()
+    if not rank0:
         return 0
+    if config.hub.push_to_hub:
+        from ..hub import push_output
+
+        push_output(result.output_dir, config.hub)  # after the commit: a failed push leaves the local run complete
     test = result.metrics["test"]
-    # classifiers report accuracy and F1; a pretraining run (task fill-mask) its masked-token loss and perplexity
-    keys = ("loss", "perplexity") if "perplexity" in test else ("accuracy", "f1", "precision", "recall")
-    summary = {k: test.get(k) for k in keys}
+    summary = {k: test.get(k) for k in task.result_metrics(config) if k in test}
+    print_summary(config, result, summary)
     print(json.dumps({"output_dir": str(result.output_dir), "test": summary,
                       "trainable_percent": round(result.parameters.percent, 4)}))  # one line: easy to parse
     sys.stdout.flush()
     return 0
+
+
+def print_summary(config: object, result: object, summary: dict) -> None:
+    """What a newcomer wants after a run, on standard error: what was trained, how it scored against the baselines,
+    where it is and what to run next (the JSON line on standard output is for scripts)."""
+    cfg, res = config, result
+    scores = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+    base = res.metrics.get("baselines") or {}  # type: ignore[attr-defined]
+    shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in base.items() if isinstance(v, float))[:300]
+    lines = [f"[hf_transfer_kit] trained {cfg.model.name_or_path} for {cfg.task} with strategy "  # type: ignore[attr-defined]
+             f"{cfg.strategy.name} ({res.parameters.summary()})",  # type: ignore[attr-defined]
+             f"[hf_transfer_kit] test: {scores or 'see metrics.json'}"]
+    if shown:
+        lines.append(f"[hf_transfer_kit] baselines: {shown}")
+    out = res.output_dir  # type: ignore[attr-defined]
+    lines.append(f"[hf_transfer_kit] saved to {out} (model card: {out}/README.md); next: "
+                 f"hf-transfer-kit predict {out} \"...\"  or  hf-transfer-kit evaluate {out} --file new.csv")
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -19,14 +19,19 @@ from typing import Any, Optional
 
 import yaml
 
-from ..errors import ConfigError, closest, is_secret
-from .schema import TRAINING_DEFAULTS, DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
+from ..errors import ConfigError, closest
+from ..fields import coerce, build_dataclass, token_hint
+from ..registry import discover, get_task
+from .schema import TRAINING_DEFAULTS, DistillConfig, HubConfig, ModelConfig, RecipeConfig
 
-SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "hub": HubConfig, "distill": DistillConfig}
+#: The sections every task shares; ``data`` is the task's own (its ``data_config``).
+SECTIONS: dict[str, type] = {"model": ModelConfig, "hub": HubConfig, "distill": DistillConfig}
 _SECTION_EXAMPLES = {"distill": "{teacher: outputs/minilm_full, layers: [0, 2, 4]}",
                      "model": "{name_or_path: bert-base-uncased}", "data": "{dataset: builtin:bbc_news}",
                      "hub": "{push_to_hub: true, repo_id: me/my-model}"}
 CONFIG_FILENAME = "recipe_config.yaml"
+#: The first line of a saved run's resolved config.
+SAVED_HEADER = "# Resolved hf_transfer_kit recipe."
 
 
 _EXP_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -56,67 +61,6 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
             node = child
         node[parts[-1]] = parse_value(text)
     return raw
-
-
-def _coerce(value: Any, annotation: Any, param: str) -> Any:
-    """Light type check/coercion for the scalar field types our sections use."""
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if origin is typing.Union:
-        if value is None:
-            return None
-        return _coerce(value, args[0], param) if len(args) == 1 else value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(param, value, "use true or false.")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(param, value, "use a whole number.")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(param, value, "use a number, e.g. 0.1.")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(param, value, "use a string.")
-    if origin is list:
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        raise ConfigError(param, value, "use a list, e.g. [a, b].")
-    return value
-
-
-def _token_hint(key: str) -> str:
-    """A pasted token gets told where tokens go (its value is already redacted by ConfigError)."""
-    if not is_secret(key):
-        return ""
-    return " Tokens are never read from the config: set the HF_TOKEN environment variable or run `hf auth login`."
-
-
-def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``data``; unknown keys are errors with a suggestion."""
-    data = dict(data or {})
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"{prefix}{key}", data[key],
-                f"unknown key in '{prefix.rstrip('.') or 'config'}'.{closest(key, names)}{_token_hint(key)} "
-                f"Valid keys: {', '.join(names)}.",
-            )
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
-    return cls(**kwargs)
 
 
 #: TrainingArguments' own Hub fields. The kit publishes through ``hub`` (one push of the finished, atomic
@@ -216,28 +160,50 @@ def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_from_dict(raw: Mapping[str, Any]) -> RecipeConfig:
-    """Build a validated :class:`RecipeConfig` from a plain (YAML-shaped) dict."""
+def data_section(values: Mapping[str, Any], section: type, task: str, saved: bool = False) -> dict[str, Any]:
+    """The ``data`` keys for ``task``'s section. A key of another task's section is refused with that task named; in a
+    saved run's config (``saved``) such keys are dropped: runs saved before each task had its own data section
+    recorded every task's data fields, and must still load."""
+    own = {f.name for f in dataclasses.fields(section)}
+    others = {f.name: name for name, cls in sorted(discover().items()) if cls.task == name
+              for f in dataclasses.fields(cls.data_config)}
+    out = {}
+    for key, value in values.items():
+        if key in own or key not in others:
+            out[key] = value  # unknown keys get build_dataclass's error, with the closest valid key
+        elif not saved:
+            raise ConfigError(f"data.{key}", value, f"is a data field of task {others[key]}, not of task {task}; "
+                              f"remove it, or set task: {others[key]}. Valid keys for {task}: "
+                              f"{', '.join(sorted(own))}.")
+    return out
+
+
+def config_from_dict(raw: Mapping[str, Any], saved: bool = False) -> RecipeConfig:
+    """Build a validated :class:`RecipeConfig` from a plain (YAML-shaped) dict (``saved``: a run's resolved config,
+    see :func:`data_section`)."""
     from ..strategies import build_strategy_config
 
     raw = dict(raw or {})
     top = [f.name for f in dataclasses.fields(RecipeConfig)]
     for key in raw:
         if key not in top:
-            raise ConfigError(key, raw[key], f"unknown top-level key.{closest(key, top)}{_token_hint(key)} Valid keys: "
+            raise ConfigError(key, raw[key], f"unknown top-level key.{closest(key, top)}{token_hint(key)} Valid keys: "
                                             f"{', '.join(top)}.")
     kwargs: dict[str, Any] = {}
     scalars = (("task", str), ("output_dir", str), ("overwrite_output_dir", bool), ("resume", bool),
                ("baselines", bool), ("global_batch_size", Optional[int]))
     for key, kind in scalars:
         if key in raw:
-            kwargs[key] = _coerce(raw[key], kind, key)
-    for name, cls in SECTIONS.items():
+            kwargs[key] = coerce(raw[key], kind, key)
+    task = kwargs.setdefault("task", RecipeConfig.task)
+    sections = {**SECTIONS, "data": get_task(task).data_config}
+    for name, cls in sections.items():
         if name in raw:
             if not isinstance(raw[name], Mapping):
                 raise ConfigError(name, raw[name], f"write '{name}' as a mapping of its keys to values, e.g. "
                                   f"{_SECTION_EXAMPLES[name]}.")
-            kwargs[name] = build_dataclass(cls, raw[name], f"{name}.")
+            values = raw[name] if name != "data" else data_section(raw[name], cls, task, saved)
+            kwargs[name] = build_dataclass(cls, values, f"{name}.")
     strategy = raw.get("strategy") or {"name": "full"}
     if not isinstance(strategy, Mapping):
         raise ConfigError("strategy", strategy, "write the strategy as a mapping, e.g. {name: lora, r: 8}.")
@@ -268,7 +234,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
         if not isinstance(raw, dict):
             raise ConfigError("config", str(path), "the YAML is not a mapping; write it with top-level sections "
                               "model, data, strategy, training (see recipes/configs/).")
-    return config_from_dict(apply_overrides(raw, overrides))
+    saved = path is not None and Path(path).read_text().startswith(SAVED_HEADER)
+    return config_from_dict(apply_overrides(raw, overrides), saved=saved)
 
 
 def config_to_dict(config: RecipeConfig) -> dict[str, Any]:
@@ -285,7 +252,7 @@ def save_config(config: RecipeConfig, directory: str | os.PathLike) -> Path:
     target = directory / CONFIG_FILENAME
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".yaml")
     with os.fdopen(fd, "w") as fh:
-        fh.write("# Resolved hf_transfer_kit recipe. Reproduce with: hf-transfer-kit train " + CONFIG_FILENAME + "\n")
+        fh.write(SAVED_HEADER + " Reproduce with: hf-transfer-kit train " + CONFIG_FILENAME + "\n")
         yaml.safe_dump(config_to_dict(config), fh, sort_keys=False)
     os.replace(tmp, target)
     return target

@@ -8,10 +8,12 @@ the recipe's setup, still before training.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import ConfigError
+from ..registry import get_task
 
 BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
 BUILTIN_DATASET = "builtin:bbc_news"
@@ -91,6 +93,12 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    """The data fields every task shares: where the examples come from, how they split, how many are used.
+
+    Each task's data section subclasses this (``tasks/<task>/config.py``) with its own columns and options; the
+    task's ``data_config`` names it, and the loader builds the section the config's ``task`` asks for.
+    """
+
     dataset: Optional[str] = field(
         default=BUILTIN_DATASET,
         metadata={"help": "Hub dataset name, or 'builtin:bbc_news' (BBC news topics, 2,225 articles, 5 classes, MIT, "
@@ -107,143 +115,63 @@ class DataConfig:
                                   "carved from the training split (seeded) when absent."})
     test_split: str = field(default="test", metadata={"help": "Split used for the final evaluation; when absent the "
                             "validation split is used."})
-    text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
-    text_pair_column: Optional[str] = field(default=None, metadata={"help": "Second text column for sentence-pair tasks."})
-    label_column: str = field(default="label", metadata={"help": "Column holding the class label (int or string); "
-                              "for model.problem_type multi_label a list of them, for regression a number."})
     label_names: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Class names in label-id order. Taken from a ClassLabel feature or the sorted string labels "
-                  "when unset."},
+        metadata={"help": "Class (or tag) names in label-id order. Taken from a ClassLabel feature or the sorted "
+                  "string labels when unset; a saved run records them here."},
     )
     validation_size: float = field(default=0.1, metadata={"help": "Share of the training split held out for "
                                    "validation when the data has no validation split."})
     test_size: float = field(default=0.1, metadata={"help": "Share held out for the final test when the data has no "
                              "test split (0 to evaluate on validation instead)."})
-    max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens (padding is dynamic)."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Cap on training examples (quick runs)."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Cap on validation / test examples."})
-    # ---- images (task: image-classification) ----
-    image_column: str = field(default="image", metadata={"help": "Column holding the images: datasets.Image, file "
-                              "paths, numpy arrays / nested lists (H, W[, C]) or PIL images."})
-    image_folder: Optional[str] = field(default=None, metadata={"help": "Local image folder: one subfolder of images "
-                                        "per class, optionally inside train/ validation/ test/ subfolders. Unreadable "
-                                        "files are skipped with a warning and counted in metrics.json."})
-    image_size: Optional[int] = field(default=None, metadata={"help": "Train and evaluate at this square size instead "
-                                      "of the checkpoint's (smaller is faster; CNNs accept any size, ViTs only their "
-                                      "own)."})
-    augment: bool = field(default=True, metadata={"help": "Random resized crop (+ flip, colour jitter) on training "
-                          "images; evaluation images always get the checkpoint's deterministic resize and crop."})
-    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0], metadata={"help": "Area range of the random "
-                                    "resized crop as fractions of the image (torchvision's default is [0.08, 1.0])."})
-    horizontal_flip: bool = field(default=True, metadata={"help": "Flip training images left-right at random; turn off "
-                                  "where mirroring changes the class (digits, text)."})
-    color_jitter: float = field(default=0.0, metadata={"help": "Random brightness, contrast and saturation change of "
-                                "up to this fraction on training images (0 = off; 0.4 is strong)."})
-    # ---- masked-LM pretraining (task: fill-mask) ----
-    mlm_probability: float = field(default=0.15, metadata={"help": "fill-mask: share of tokens (or, with "
-                                   "whole_word_masking, of words) masked for the model to predict (BERT: 0.15)."})
-    whole_word_masking: bool = field(default=False, metadata={"help": "fill-mask: mask every sub-word piece of a "
-                                     "chosen word together, so the model cannot guess a piece from its neighbours "
-                                     "(needs a fast tokenizer)."})
-    group_texts: bool = field(default=True, metadata={"help": "fill-mask: concatenate the tokenised texts and cut "
-                              "them into blocks of max_length tokens (nothing truncated away, no padding); false: "
-                              "one example per text, truncated to max_length."})
-    text_sample_by: str = field(default="line", metadata={"help": "fill-mask with plain-text files (data.train_file: "
-                                "a .txt file, a directory of them or a glob): one example per 'line', 'paragraph' "
-                                "(blank-line separated) or 'document' (file)."})
-    # ---- multi-label / regression (model.problem_type) ----
-    label_columns: Optional[list[str]] = field(default=None, metadata={"help": "multi_label: several 0/1 columns, one "
-                                               "per label (their names become the labels), instead of one "
-                                               "data.label_column holding a list of label names or ids per example."})
-    normalize_targets: bool = field(default=True, metadata={"help": "regression: train on targets standardised with "
-                                    "the training split's mean and standard deviation (MSE on raw scales trains "
-                                    "badly); the saved model's head is rescaled so it predicts in the target's units."})
-    # ---- token classification (task: token-classification) ----
-    words_column: str = field(default="tokens", metadata={"help": "token-classification: column holding each "
-                              "example's words (a list of strings, already split; the Hub's NER sets call it "
-                              "'tokens')."})
-    tags_column: str = field(default="ner_tags", metadata={"help": "token-classification: column holding one tag per "
-                             "word (strings such as 'B-PER', or ints with a ClassLabel feature or data.label_names)."})
-    label_alignment: str = field(default="first", metadata={"help": "token-classification: which sub-tokens of a word "
-                                 "carry its tag in training: 'first' (the rest are ignored) or 'all' (continuation "
-                                 "pieces of a B- word get its I- tag). Evaluation always scores one tag per word."})
-    # ---- extractive question answering (task: question-answering) ----
-    question_column: str = field(default="question", metadata={"help": "question-answering: column holding the "
-                                 "question."})
-    context_column: str = field(default="context", metadata={"help": "question-answering: column holding the passage "
-                                "the answer is extracted from."})
-    answers_column: str = field(default="answers", metadata={"help": "question-answering: SQuAD-style answers, "
-                                "{'text': [str, ...], 'answer_start': [int, ...]} (character offsets in the context)."})
-    doc_stride: int = field(default=128, metadata={"help": "question-answering: a context longer than max_length is "
-                            "cut into overlapping windows that share this many tokens."})
-    max_answer_length: int = field(default=30, metadata={"help": "question-answering: longest answer, in tokens, that "
-                                   "post-processing may return."})
-    n_best: int = field(default=20, metadata={"help": "question-answering: start and end candidates per window "
-                        "considered when picking the answer span."})
-    # ---- text generation (task: text-generation = causal LM, text2text-generation = seq2seq) ----
-    prompt_column: str = field(default="prompt", metadata={"help": "text-generation: column holding the instruction "
-                               "(the input; no loss is taken on it)."})
-    response_column: str = field(default="response", metadata={"help": "text-generation: column holding the answer "
-                                 "the model learns to generate (the loss is taken on these tokens only)."})
-    source_column: str = field(default="source", metadata={"help": "text2text-generation: column holding the "
-                               "encoder input."})
-    target_column: str = field(default="target", metadata={"help": "text2text-generation: column holding the text "
-                               "the decoder learns to generate."})
-    use_chat_template: bool = field(default=True, metadata={"help": "text-generation: wrap each prompt in the "
-                                    "tokenizer's chat template (a user turn, then the assistant prefix) where it has "
-                                    "one; otherwise, or when false, use data.prompt_template."})
-    prompt_template: str = field(default="### Instruction:\n{prompt}\n\n### Response:\n", metadata={"help":
-                                 "text-generation: how a prompt is written before its response when no chat "
-                                 "template is used; must contain {prompt}."})
-    packing: bool = field(default=False, metadata={"help": "text-generation: concatenate the training examples and cut "
-                          "them into max_length blocks (no padding; prompts stay masked out of the loss). Validation "
-                          "and test stay one example per row."})
-    max_target_length: int = field(default=128, metadata={"help": "text2text-generation: truncate targets to this "
-                                   "many tokens (data.max_length truncates sources)."})
-    max_new_tokens: int = field(default=32, metadata={"help": "text-generation / text2text-generation: tokens "
-                                "generated per example in evaluation (exact match, ROUGE-L) and predict."})
 
     def __post_init__(self) -> None:
         for name in ("validation_size", "test_size"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"data.{name}", value, "use a fraction in [0, 1), e.g. 0.1.")
-        if self.max_length < 1:
-            raise ConfigError("data.max_length", self.max_length, "use a positive token count, e.g. 128.")
         for name in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"data.{name}", value, "use a positive count, or null for all examples.")
-        if self.image_size is not None and self.image_size < 8:
-            raise ConfigError("data.image_size", self.image_size, "use a size of at least 8 pixels, e.g. 128, or null "
-                              "for the checkpoint's own size.")
-        scale = self.crop_scale
-        if len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale) or not 0 < scale[0] <= scale[1] <= 1:
-            raise ConfigError("data.crop_scale", scale, "use two fractions [min, max] with 0 < min <= max <= 1, e.g. "
-                              "[0.5, 1.0].")
-        if not 0 <= self.color_jitter < 1:
-            raise ConfigError("data.color_jitter", self.color_jitter, "use a fraction in [0, 1), e.g. 0.2 (0 turns it off).")
-        if isinstance(self.mlm_probability, bool) or not isinstance(self.mlm_probability, (int, float)) or \
-                not 0 < self.mlm_probability < 1:
-            raise ConfigError("data.mlm_probability", self.mlm_probability, "use a fraction strictly between 0 and 1, "
-                              "e.g. 0.15 (BERT's choice).")
-        if self.text_sample_by not in TEXT_SAMPLE_BY:
-            raise ConfigError("data.text_sample_by", self.text_sample_by, f"use one of {', '.join(TEXT_SAMPLE_BY)}.")
-        if self.label_alignment not in LABEL_ALIGNMENTS:
-            raise ConfigError("data.label_alignment", self.label_alignment, f"use one of {', '.join(LABEL_ALIGNMENTS)}.")
-        for name in ("doc_stride", "max_answer_length", "n_best"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"data.{name}", value, "use a positive whole number (defaults: doc_stride 128, "
-                                  "max_answer_length 30, n_best 20).")
-        for name in ("max_new_tokens", "max_target_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"data.{name}", value, "use a positive token count, e.g. 32.")
-        if "{prompt}" not in self.prompt_template:
-            raise ConfigError("data.prompt_template", self.prompt_template, "put {prompt} where the instruction goes, "
-                              "e.g. '### Instruction:\\n{prompt}\\n\\n### Response:\\n'.")
+
+    def scoring(self, file: Optional[str], max_samples: Optional[int]) -> DataConfig:
+        """A copy that reads every example of ``file`` as the test split (``hf-transfer-kit evaluate --file``), or
+        the run's own test split when ``file`` is None; at most ``max_samples`` examples."""
+        data = copy.deepcopy(self)
+        if file:  # score every example of the file: nothing carved out of it
+            data.train_file, data.validation_file, data.test_file, data.dataset = file, None, None, None
+            data.test_size, data.validation_split, data.max_train_samples = 0.0, data.train_split, None
+        data.max_eval_samples = max_samples or data.max_eval_samples
+        return data
+
+
+@dataclass
+class TextDataConfig(DataConfig):
+    """What every text task adds: the token budget of an input."""
+
+    max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens (padding is dynamic)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 1:
+            raise ConfigError("data.max_length", self.max_length, "use a positive token count, e.g. 128.")
+
+
+@dataclass
+class LabelDataConfig(DataConfig):
+    """What every classification head reads (text and images, any ``model.problem_type``)."""
+
+    label_column: str = field(default="label", metadata={"help": "Column holding the class label (int or string); "
+                              "for model.problem_type multi_label a list of them, for regression a number."})
+    label_columns: Optional[list[str]] = field(default=None, metadata={"help": "multi_label: several 0/1 columns, one "
+                                               "per label (their names become the labels), instead of one "
+                                               "data.label_column holding a list of label names or ids per example."})
+    normalize_targets: bool = field(default=True, metadata={"help": "regression: train on targets standardised with "
+                                    "the training split's mean and standard deviation (MSE on raw scales trains "
+                                    "badly); the saved model's head is rescaled so it predicts in the target's units."})
 
 
 @dataclass
@@ -353,7 +281,8 @@ class RecipeConfig:
                                              "processes; sets gradient_accumulation_steps so runs on 1 or N "
                                              "processes train identically. Unset: per-device batch x processes."})
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: Any = field(default=None, metadata={"help": "The task's data section: the DataConfig subclass its task class "
+                      "names (``data_config``); built with the task's defaults when unset."})
     strategy: Any = field(default=None, metadata={"help": "Fine-tuning strategy; `name` picks it, other keys configure it."})
     training: dict[str, Any] = field(
         default_factory=dict,
@@ -365,6 +294,12 @@ class RecipeConfig:
                                    "(task: distill): teacher, student layers, temperature, alpha."})
 
     def __post_init__(self) -> None:
+        section = get_task(self.task).data_config
+        if self.data is None:
+            self.data = section()
+        elif not isinstance(self.data, section):
+            raise ConfigError("data", type(self.data).__name__, f"task {self.task} reads its data section as "
+                              f"{section.__name__}; build it with that class (or from YAML: config_from_dict).")
         if self.strategy is None:
             from ..strategies import build_strategy_config
 

@@ -77,6 +77,10 @@ def top_class(logits: np.ndarray, id2label: Mapping[int, str]) -> list[dict[str,
 class SingleLabel(Problem):
     """One class per example: cross-entropy, accuracy / macro F1, majority-class baseline."""
 
+    #: Test metrics for the card and its model-index (metrics.json key -> label).
+    card_metrics: ClassVar[dict[str, str]] = {"accuracy": "Accuracy", "f1": "F1 (macro)",
+                                              "precision": "Precision (macro)", "recall": "Recall (macro)"}
+
     name = "single_label"
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -21,6 +21,10 @@ class MultiLabel(Problem):
     """Any number of labels per example. The decision threshold is part of the model: it is tuned after training
     on the validation split (``model.tune_threshold``), saved in ``thresholds.json`` and used by predict and
     evaluate, so the test split never chooses it."""
+
+    card_metrics: ClassVar[dict[str, str]] = {
+        "micro_f1": "F1 (micro)", "macro_f1": "F1 (macro)", "subset_accuracy": "Subset accuracy",
+        "micro_precision": "Precision (micro)", "micro_recall": "Recall (micro)", "label_accuracy": "Accuracy (per label)"}
 
     name = "multi_label"
 

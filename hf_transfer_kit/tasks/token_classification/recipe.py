@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
-from ..errors import ConfigError
-from ..metrics import load_metric
-from ..metrics.entities import entity_scores, is_entity_scheme
-from .base import Recipe, pretrained_kwargs
-from .text_classification import TextClassificationRecipe
+from ...data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
+from ...metrics import load_metric
+from ...metrics.entities import entity_scores, is_entity_scheme
+from ...registry import register_task
+from ..base import pretrained_kwargs
+from ..text import TextRecipe
+from .config import TokenClassificationDataConfig
 
 #: The pipeline's word grouping that matches how each alignment was trained.
 AGGREGATION = {"first": "first", "all": "average"}
@@ -47,36 +48,25 @@ def tagging_scores(gold: list[list[int]], found: list[list[int]], names: list[st
     return load_metric("classification").compute(predictions=flat_found, references=flat_gold)
 
 
-def fast_tokenizer(recipe: Recipe, model_path: str, why: str) -> Any:
-    """The text recipes' tokenizer loading (same errors), refusing slow tokenizers: they give no word ids or offsets."""
-    tokenizer = TextClassificationRecipe.load_preprocessor(recipe, model_path)
-    if not tokenizer.is_fast:
-        raise ConfigError("model.name_or_path", recipe.config.model.name_or_path, f"{why}, which only fast (Rust) "
-                          "tokenizers report; use a model that has a tokenizer.json (most on the Hub do).")
-    return tokenizer
-
-
-def check_positions(model: Any, max_length: int, hint: str = "") -> Any:
-    """Refuse a ``data.max_length`` beyond the model's position table (the first forward pass would crash)."""
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and max_length > positions:
-        raise ConfigError("data.max_length", max_length, f"the model has {positions} positions; use "
-                          f"data.max_length={positions} or less{hint}.")
-    return model
-
-
-class TokenClassificationRecipe(Recipe):
+@register_task
+class TokenClassificationRecipe(TextRecipe):
     """Fine-tune a pretrained encoder to tag every word (named entities, chunks, parts of speech)."""
 
     task = "token-classification"
+    data_config = TokenClassificationDataConfig
+    auto_model = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
+    needs_fast_tokenizer = "tag alignment needs the word of every sub-token"
+    card_metrics = {"f1": "F1 (entities, micro)", "precision": "Precision (entities, micro)",
+                    "recall": "Recall (entities, micro)", "accuracy": "Accuracy (tokens)"}
+    usage_example = '"Replace this with a sentence whose words to tag."'
 
     def load_data(self) -> tuple[Any, list[str]]:
         return prepare_token_splits(self.config.data, seed=self.config.training.get("seed", 42),
                                     in_memory=self.in_memory)
 
     def load_preprocessor(self, model_path: str) -> Any:
-        tokenizer = fast_tokenizer(self, model_path, "tag alignment needs the word of every sub-token")
+        tokenizer = super().load_preprocessor(model_path)
         if getattr(tokenizer, "add_prefix_space", None) is False:
             # byte-level BPE (RoBERTa, GPT-2) refuses pre-split words unless each gets its leading space back
             from transformers import AutoTokenizer
@@ -88,25 +78,10 @@ class TokenClassificationRecipe(Recipe):
 
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
-        from transformers import AutoModelForTokenClassification
-
-        return AutoModelForTokenClassification.from_pretrained(
+        return cls.model_class().from_pretrained(
             model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
             **pretrained_kwargs(model_config))
-
-    def load_model(self, model_path: str, label_names: list[str]) -> Any:
-        return check_positions(super().load_model(model_path, label_names), self.config.data.max_length)
-
-    @classmethod
-    def load_saved_model(cls, directory: str) -> Any:
-        from transformers import AutoModelForTokenClassification
-
-        return AutoModelForTokenClassification.from_pretrained(directory)
-
-    @classmethod
-    def load_saved_preprocessor(cls, directory: str) -> Any:
-        return TextClassificationRecipe.load_saved_preprocessor(directory)
 
     def preprocess(self, splits: Any) -> Any:
         data = self.config.data
@@ -164,14 +139,25 @@ class TokenClassificationRecipe(Recipe):
         """Entities (or tags) in new texts with the model in memory, as ``pipeline("token-classification")``."""
         return tagger(self.trained_model(), self.tokenizer, self.config)(texts)
 
+    @classmethod
+    def pipeline(cls, model: Any, preprocessor: Any, config: Any) -> Any:
+        """``pipeline("token-classification")`` grouping words the way the run aligned their tags."""
+        from transformers import pipeline
+
+        return pipeline("token-classification", model=model, tokenizer=preprocessor,
+                        aggregation_strategy=AGGREGATION[config.data.label_alignment])
+
+    @classmethod
+    def predict_saved(cls, run_dir: Any, model: Any, preprocessor: Any, config: Any, inputs: list[str],
+                      **options: Any) -> list[dict[str, Any]]:
+        return [{"text": text[:80], "entities": entities}
+                for text, entities in zip(inputs, tagger(model, preprocessor, config)(inputs))]
+
 
 def tagger(model: Any, tokenizer: Any, config: Any) -> Any:
     """``pipeline("token-classification")`` grouping words the way the run was trained; returns a callable that
     maps a list of texts to a list of entity lists."""
-    from transformers import pipeline
-
-    pipe = pipeline("token-classification", model=model, tokenizer=tokenizer,
-                    aggregation_strategy=AGGREGATION[config.data.label_alignment])
+    pipe = TokenClassificationRecipe.pipeline(model, tokenizer, config)
 
     def run(texts: list[str]) -> list[list[dict[str, Any]]]:
         results = pipe(list(texts))

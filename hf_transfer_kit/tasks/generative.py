@@ -17,22 +17,24 @@ from ..errors import ConfigError
 from ..generation.data import INPUT, OUTPUT, end_token_id, load_pairs
 from ..generation.evaluate import answer_loss, generate
 from ..metrics.generation import generation_metrics, perplexity
-from .base import Recipe, pretrained_kwargs
-from .text_classification import TextClassificationRecipe
+from .base import pretrained_kwargs
+from .generative_config import GenerationDataConfig
+from .text import TextRecipe
 
 #: Generated examples written into metrics.json (with their prompt and reference) for a human to read.
 SHOWN_SAMPLES = 5
 
 
-class GenerativeRecipe(Recipe):
+class GenerativeRecipe(TextRecipe):
     """Base for recipes whose model generates text; see :class:`CausalLMRecipe` and :class:`Seq2SeqRecipe`."""
 
-    #: Other ``task:`` names that select this recipe.
-    aliases: ClassVar[tuple[str, ...]] = ()
-    #: The transformers auto class of the model (``AutoModelForCausalLM``...).
-    auto_class: ClassVar[str]
+    data_config: ClassVar[type] = GenerationDataConfig
+    # greedy outputs against the references, and the references' perplexity (answer tokens)
+    card_metrics: ClassVar[dict[str, str]] = {"exact_match": "Exact match", "rougeL": "ROUGE-L (F1)",
+                                              "perplexity": "Perplexity"}
     #: {parameter: DataConfig field} of the input and answer columns, in that order.
     column_params: ClassVar[dict[str, str]]
+    loss_only = True
     per_example_mean_loss = False  # the loss is a mean over answer tokens: Trainer's token averaging is right
 
     def __init__(self, config: RecipeConfig | None = None, **kwargs: Any) -> None:
@@ -48,7 +50,7 @@ class GenerativeRecipe(Recipe):
         return load_pairs(self.config.data, self.columns(), seed, self.in_memory), []
 
     def load_preprocessor(self, model_path: str) -> Any:
-        tokenizer = TextClassificationRecipe.load_preprocessor(self, model_path)  # same loading, errors, pad token
+        tokenizer = super().load_preprocessor(model_path)  # same loading, errors, pad token
         tokenizer.padding_side = "right"  # training batches; generation pads prompts on the left itself
         end_token_id(tokenizer, self.config.model.name_or_path)  # no end token: refused before the model loads
         return tokenizer
@@ -75,16 +77,13 @@ class GenerativeRecipe(Recipe):
     # ---- model --------------------------------------------------------------------------------------------------
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
-        import transformers
-
-        auto = getattr(transformers, cls.auto_class)
         try:
-            model = auto.from_pretrained(model_path, **pretrained_kwargs(model_config))
+            model = cls.model_class().from_pretrained(model_path, **pretrained_kwargs(model_config))
         except ValueError as err:
             if "Unrecognized configuration class" not in str(err):
                 raise
             raise ConfigError("model.name_or_path", model_config.name_or_path, f"this architecture has no "
-                              f"{cls.auto_class} model in transformers; {cls.model_hint}") from err
+                              f"{cls.auto_model} model in transformers; {cls.model_hint}") from err
         if model.config.pad_token_id is None:
             model.config.pad_token_id = preprocessor.pad_token_id
         return model
@@ -92,34 +91,7 @@ class GenerativeRecipe(Recipe):
     #: What to use instead when the checkpoint is the wrong kind of model.
     model_hint: ClassVar[str] = ""
 
-    def load_model(self, model_path: str, label_names: list[str]) -> Any:
-        model = super().load_model(model_path, label_names)
-        positions = getattr(model.config, "max_position_embeddings", None)
-        if positions is not None and self.config.data.max_length > positions:
-            raise ConfigError("data.max_length", self.config.data.max_length, f"the model has {positions} positions; "
-                              f"use data.max_length={positions} or less.")
-        return model
-
-    @classmethod
-    def load_saved_model(cls, directory: str) -> Any:
-        import transformers
-
-        return getattr(transformers, cls.auto_class).from_pretrained(directory)
-
-    @classmethod
-    def load_saved_preprocessor(cls, directory: str) -> Any:
-        return TextClassificationRecipe.load_saved_preprocessor(directory)
-
     # ---- evaluation ---------------------------------------------------------------------------------------------
-    def build_trainer(self) -> Any:
-        trainer = super().build_trainer()
-        trainer.compute_metrics = None  # loss only during training: never gather (tokens x vocabulary) logits
-        return trainer
-
-    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
-        """Unused (see ``build_trainer``): the generation scores come from :meth:`score`."""
-        return {}
-
     def score(self, model: Any, split: str) -> dict[str, Any]:
         """Perplexity of the answers, then greedy generation scored against them."""
         batch_size = int(self.config.training.get("per_device_eval_batch_size", 16))
@@ -142,19 +114,16 @@ class GenerativeRecipe(Recipe):
         return {f"pretrained_{key}": before[key] for key in ("loss", "perplexity", "exact_match", "rougeL")}
 
     @classmethod
-    def rescore(cls, model: Any, tokenizer: Any, config: RecipeConfig, file: str | None = None,
-                max_samples: int | None = None) -> dict[str, Any]:
-        """A saved run's scores on its own test split, or on every example of ``file`` (``hf-transfer-kit evaluate``)."""
+    def evaluate_saved(cls, run_dir: Any, model: Any, preprocessor: Any, config: RecipeConfig,
+                       file: str | None = None, max_samples: int | None = None) -> dict[str, Any]:
+        """A saved run's scores on its own test split, or on every example of ``file`` (``hf-transfer-kit evaluate``):
+        perplexity, exact match and ROUGE-L of fresh generations."""
         recipe = cls(config)
-        data = recipe.config.data
-        if not file and not (data.dataset or data.train_file):
+        recipe.config.data = recipe.config.data.scoring(file, max_samples)
+        if not file and not recipe.has_data_source():
             raise ConfigError("--file", None, "this run was trained on in-memory data, so it has no test split to "
                               "re-score; give the pairs to score with --file pairs.jsonl (csv / json / parquet).")
-        if file:  # score every example of the file: nothing carved out of it
-            data.train_file, data.validation_file, data.test_file, data.dataset = file, None, None, None
-            data.test_size, data.validation_split, data.max_train_samples = 0.0, data.train_split, None
-        data.max_eval_samples = max_samples or data.max_eval_samples
-        recipe.tokenizer = tokenizer
+        recipe.tokenizer = preprocessor
         recipe.splits = recipe.load_data()[0]
         recipe.datasets = recipe.preprocess(recipe.splits)
         return recipe.score(model, "test")
@@ -164,6 +133,13 @@ class GenerativeRecipe(Recipe):
         """Generate an answer for each text with the model in memory (see also ``hf-transfer-kit predict``)."""
         answers = self.generate_answers(self.trained_model(), self.tokenizer, self.config, texts)
         return [{"generated_text": text} for text in answers]
+
+    @classmethod
+    def predict_saved(cls, run_dir: Any, model: Any, preprocessor: Any, config: RecipeConfig, inputs: list[str],
+                      **options: Any) -> list[dict[str, Any]]:
+        """Greedy generation, at most data.max_new_tokens tokens, prompts formatted exactly as in training."""
+        answers = cls.generate_answers(model, preprocessor, config, inputs)
+        return [{"text": text[:80], "generated_text": answer} for text, answer in zip(inputs, answers)]
 
     def resolved_config(self) -> RecipeConfig:
         return copy.deepcopy(self.config)  # no labels to record: the columns and template are in the config

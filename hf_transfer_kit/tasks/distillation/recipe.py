@@ -2,7 +2,7 @@
 
 The student is ``model.name_or_path``, trained like any text classifier (every strategy applies), except that its
 loss also follows the teacher (``distill``: temperature, alpha, optional hidden-state matching; the loss itself is
-in :mod:`hf_transfer_kit.distillation`). The student can be
+in :mod:`hf_transfer_kit.tasks.distillation.losses`). The student can be
 
 * the teacher cut down to some of its layers (``distill.layers: [0, 2, 4]`` with ``model.name_or_path`` = the
   teacher): it starts from the teacher's own weights, DistilBERT-style;
@@ -27,18 +27,22 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..config import CONFIG_FILENAME, load_config
-from ..distillation import PROJECTION, TEACHER_PREFIX, Distiller, PairedCollator, count_parameters, keep_layers, \
+from ...config import CONFIG_FILENAME, load_config
+from ...errors import ConfigError
+from ...inference import load_for_inference
+from ...metrics import classification_metrics
+from ...registry import register_task
+from ...strategies import STRATEGIES
+from ..base import check_model_source
+from ..text_classification.recipe import TextClassificationRecipe
+from .losses import PROJECTION, TEACHER_PREFIX, Distiller, PairedCollator, count_parameters, keep_layers, \
     predict_and_time
-from ..errors import ConfigError
-from ..metrics import classification_metrics
-from .base import check_model_source
-from .text_classification import TextClassificationRecipe
 
 #: Timed passes over the test split per model (the fastest counts).
 SPEED_REPEATS = 3
 
 
+@register_task
 class DistillationRecipe(TextClassificationRecipe):
     """Train a student text classifier from a fine-tuned teacher's soft predictions (see the module docstring)."""
 
@@ -57,8 +61,6 @@ class DistillationRecipe(TextClassificationRecipe):
         if problem != "single_label":
             raise ConfigError("model.problem_type", problem, "distillation matches the teacher's class distribution "
                               "(softmax over single labels); use model.problem_type=single_label.")
-        from ..strategies import STRATEGIES
-
         if kd.layers is not None and STRATEGIES[cfg.strategy.name].saves_adapter:
             raise ConfigError("strategy.name", cfg.strategy.name, "a student cut down to distill.layers exists only "
                               "in this run, so it must be saved whole: use full or partial, or drop distill.layers "
@@ -192,13 +194,9 @@ class DistillationRecipe(TextClassificationRecipe):
         """The teacher in eval mode: a kit output (full or adapter) through its own recipe, else a plain classifier."""
         path, cfg = self.teacher_path, self.config.model
         if (Path(path) / CONFIG_FILENAME).is_file():
-            from ..inference import load_for_inference
-
             teacher = load_for_inference(path)[0]
         else:
-            from transformers import AutoModelForSequenceClassification
-
-            teacher = AutoModelForSequenceClassification.from_pretrained(
+            teacher = self.model_class().from_pretrained(
                 path, trust_remote_code=cfg.trust_remote_code, use_safetensors=None if cfg.allow_pickle else True)
         positions = getattr(teacher.config, "max_position_embeddings", None)
         if positions is not None and self.config.data.max_length > positions:

@@ -15,23 +15,31 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
-from ..config import RecipeConfig
-from ..data.qa import best_spans, check_question_room, prepare_features, prepare_qa_splits
-from ..errors import ConfigError
-from ..metrics.squad import squad_scores
-from .base import Recipe, pretrained_kwargs
-from .text_classification import TextClassificationRecipe
-from .token_classification import check_positions, fast_tokenizer
+from ...config import RecipeConfig
+from ...data.qa import best_spans, check_question_room, prepare_features, prepare_qa_splits
+from ...errors import ConfigError
+from ...metrics.squad import squad_scores
+from ...registry import register_task
+from ..base import pretrained_kwargs
+from ..text import TextRecipe
+from .config import QuestionAnsweringDataConfig
 
 #: Feature columns the model does not take; Trainer drops them, post-processing reads them.
 BOOKKEEPING = ("example_id", "offset_mapping")
 
 
-class QuestionAnsweringRecipe(Recipe):
+@register_task
+class QuestionAnsweringRecipe(TextRecipe):
     """Fine-tune a pretrained encoder to extract the answer to a question from a passage."""
 
     task = "question-answering"
+    data_config = QuestionAnsweringDataConfig
+    auto_model = "AutoModelForQuestionAnswering"
     peft_task_type = "QUESTION_ANS"
+    needs_fast_tokenizer = "answer spans are mapped back to the text through offset mappings"
+    positions_hint = " (and a doc_stride below it)"
+    card_metrics = {"exact_match": "Exact match (%)", "f1": "F1 (%)"}
+    usage_example = 'question="Who announced it?", context="The government announced it today."'
     per_example_mean_loss = True  # (start CE + end CE) / 2, each a mean over examples
 
     def __init__(self, config: RecipeConfig | None = None, **kwargs: Any) -> None:
@@ -49,29 +57,10 @@ class QuestionAnsweringRecipe(Recipe):
         return prepare_qa_splits(self.config.data, seed=self.config.training.get("seed", 42),
                                  in_memory=self.in_memory), []
 
-    def load_preprocessor(self, model_path: str) -> Any:
-        return fast_tokenizer(self, model_path, "answer spans are mapped back to the text through offset mappings")
-
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
-        from transformers import AutoModelForQuestionAnswering
-
-        return AutoModelForQuestionAnswering.from_pretrained(
+        return cls.model_class().from_pretrained(
             model_path, **pretrained_kwargs(model_config))
-
-    def load_model(self, model_path: str, label_names: list[str]) -> Any:
-        return check_positions(super().load_model(model_path, label_names), self.config.data.max_length,
-                               " (and a doc_stride below it)")
-
-    @classmethod
-    def load_saved_model(cls, directory: str) -> Any:
-        from transformers import AutoModelForQuestionAnswering
-
-        return AutoModelForQuestionAnswering.from_pretrained(directory)
-
-    @classmethod
-    def load_saved_preprocessor(cls, directory: str) -> Any:
-        return TextClassificationRecipe.load_saved_preprocessor(directory)
 
     def preprocess(self, splits: Any) -> Any:
         data = self.config.data
@@ -87,11 +76,6 @@ class QuestionAnsweringRecipe(Recipe):
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(self.tokenizer)
-
-    def build_trainer(self) -> Any:
-        trainer = super().build_trainer()
-        trainer.compute_metrics = lambda pred: self.scores(pred.predictions, "validation")
-        return trainer
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         return self.scores(eval_pred.predictions, "validation")
@@ -134,6 +118,26 @@ class QuestionAnsweringRecipe(Recipe):
     def resolved_config(self) -> RecipeConfig:
         return copy.deepcopy(self.config)  # no labels: the span head has two fixed outputs
 
+    @classmethod
+    def pipeline(cls, model: Any, preprocessor: Any, config: Any) -> Any:
+        """transformers 5 has no question-answering pipeline: ours, with the same call and output."""
+        return QuestionAnswerer(answerer(model, preprocessor, config))
+
+    @classmethod
+    def predict_saved(cls, run_dir: Any, model: Any, preprocessor: Any, config: Any, inputs: list[str],
+                      **options: Any) -> list[dict[str, Any]]:
+        """``inputs`` are questions, all answered from ``context`` (text, or the path of a text file)."""
+        from pathlib import Path
+
+        context = options.get("context")
+        if not context:
+            raise ConfigError("--context", None, "a question-answering run answers from a passage: give it with "
+                              "--context TEXT (or --context FILE); the texts are the questions.")
+        if Path(context).is_file():
+            context = Path(context).read_text(encoding="utf-8")
+        answers = answerer(model, preprocessor, config)(inputs, [context] * len(inputs))
+        return [{"question": q[:80], **r} for q, r in zip(inputs, answers)]
+
 
 def answerer(model: Any, tokenizer: Any, config: RecipeConfig, batch_size: int = 32) -> Any:
     """A callable mapping (questions, contexts) to ``[{answer, score, start, end}]`` with the run's windows and
@@ -170,3 +174,18 @@ def answerer(model: Any, tokenizer: Any, config: RecipeConfig, batch_size: int =
                           data.max_answer_length)
 
     return run
+
+
+class QuestionAnswerer:
+    """``pipeline("question-answering")``'s call for a saved run: ``qa(question=..., context=...)`` (one dict, or a
+    list for lists). transformers 5 removed that pipeline; the windows and post-processing are the run's own."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def __call__(self, question: str | list[str], context: str | list[str]) -> Any:
+        single = isinstance(question, str)
+        questions = [question] if single else list(question)
+        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+        results = self.answer(questions, contexts)
+        return results[0] if single else results

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.schema import DataConfig
-from ..generation.data import encode_causal, prompt_ids
-from .generative import GenerativeRecipe
+from ...config.schema import DataConfig
+from ...generation.data import encode_causal, prompt_ids
+from ...registry import register_task
+from ..generative import GenerativeRecipe
+from .config import CausalLMDataConfig
 
 
+@register_task
 class CausalLMRecipe(GenerativeRecipe):
     """Teach a pretrained decoder (Llama, Qwen, GPT-2...) to answer prompts: instruction / task transfer."""
 
     task = "text-generation"
     aliases = ("causal-lm",)
     peft_task_type = "CAUSAL_LM"
-    auto_class = "AutoModelForCausalLM"
+    data_config = CausalLMDataConfig
+    auto_model = "AutoModelForCausalLM"
+    usage_example = '"Replace this with your prompt.", max_new_tokens=32'
     column_params = {"data.prompt_column": "prompt_column", "data.response_column": "response_column"}
     model_hint = "use a decoder-only model (Llama, Qwen, GPT-2...), e.g. builtin:smollm2-135m-instruct."
 

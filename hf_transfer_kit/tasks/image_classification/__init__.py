@@ -1,0 +1,5 @@
+"""The task image-classification."""
+
+from .recipe import ImageClassificationRecipe
+
+__all__ = ["ImageClassificationRecipe"]

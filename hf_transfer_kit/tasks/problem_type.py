@@ -1,0 +1,91 @@
+"""The classification recipes' target-specific steps, delegated to ``model.problem_type``'s :class:`Problem`.
+
+A mixin (before :class:`~hf_transfer_kit.tasks.base.Recipe` in the bases) so the text and image recipes share
+one implementation of metrics, baselines, the final evaluation and the saved extras for every problem type.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..problems import get_problem, problem_class, saved_problem
+from ..problems.base import Problem
+
+
+class ProblemTypeMixin:
+    """Single-label, multi-label or regression heads on the same model class, data and strategies."""
+
+    config: Any
+
+    # ---- the task's own steps (text / image) ----------------------------------------------------------------------
+    def raw_splits(self) -> tuple[Any, list[str]]:
+        """(DatasetDict with train/validation/test and a ``label`` column as in the data, label names)."""
+        raise NotImplementedError
+
+    @classmethod
+    def saved_logits(cls, model: Any, preprocessor: Any, config: Any, examples: Any) -> np.ndarray:
+        """The loaded model's logits (examples x outputs) for rows of a raw split."""
+        raise NotImplementedError
+
+    @classmethod
+    def predict_rows(cls, model: Any, preprocessor: Any, config: Any, inputs: list[str], decode: Any) -> list[dict]:
+        """One prediction dict per input (text, or image path), decoded by the run's problem type."""
+        raise NotImplementedError
+
+    # ---- shared by every problem type -------------------------------------------------------------------------------
+    def load_data(self) -> tuple[Any, list[str]]:
+        splits, names = self.raw_splits()
+        return self.problem.prepare(splits), names
+
+    @classmethod
+    def result_metrics(cls, config: Any) -> dict[str, str]:
+        return dict(problem_class(config.model.problem_type).card_metrics)
+
+    @classmethod
+    def predict_saved(cls, run_dir: str | os.PathLike, model: Any, preprocessor: Any, config: Any,
+                      inputs: list[str], **options: Any) -> list[dict[str, Any]]:
+        decode = saved_problem(run_dir, config).decode  # multi-label: the saved thresholds; regression: values
+        return cls.predict_rows(model, preprocessor, config, inputs, decode)
+
+    @classmethod
+    def evaluate_saved(cls, run_dir: str | os.PathLike, model: Any, preprocessor: Any, config: Any,
+                       file: Optional[str] = None, max_samples: Optional[int] = None) -> dict[str, Any]:
+        """Scores of the saved head (in the targets' own units for regression, with the saved thresholds for
+        multi-label) on the run's test split or every example of ``file``."""
+        recipe = cls(config)  # type: ignore[call-arg]
+        recipe.config.data = recipe.config.data.scoring(file, max_samples)
+        splits, names = recipe.raw_splits()
+        split = splits["train"] if file else splits["test"]
+        if file and max_samples:
+            split = split.select(range(min(max_samples, len(split))))
+        logits = cls.saved_logits(model, preprocessor, recipe.config, split)
+        metrics = saved_problem(run_dir, config).score(logits, np.asarray(split["label"]), names)
+        metrics["num_examples"] = len(split)
+        return metrics
+
+    @cached_property
+    def problem(self) -> Problem:
+        return get_problem(self.config)
+
+    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+        model = super().load_model(model_path, label_names)  # type: ignore[misc]
+        self.problem.check_model(model)
+        return model
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        return self.problem.compute_metrics(eval_pred)
+
+    def final_evaluation(self, split: str) -> dict[str, Any]:
+        return self.problem.final_evaluation(self, split)
+
+    def baselines(self) -> dict[str, float]:
+        return self.problem.baselines(self)
+
+    def save(self, directory: Path, metrics: dict[str, Any]) -> None:
+        with self.problem.saving(self.trained_model(), directory):  # type: ignore[attr-defined]
+            super().save(directory, metrics)  # type: ignore[misc]

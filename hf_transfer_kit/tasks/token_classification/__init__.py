@@ -1,0 +1,5 @@
+"""The task token-classification: NER, chunking, POS tagging."""
+
+from .recipe import TokenClassificationRecipe
+
+__all__ = ["TokenClassificationRecipe"]
