@@ -34,6 +34,8 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
     """Return TrainingArguments kwargs, raising :class:`ConfigError` for settings this machine cannot run."""
     kwargs = dict(training)
     cuda = torch.cuda.is_available()
+    if not cuda:
+        kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory is for copies to a GPU
     if kwargs.get("fp16") and not cuda:
         raise ConfigError("training.fp16", True, "fp16 mixed precision needs a CUDA GPU; on CPU use "
                           "training.bf16=true (or auto), or training.fp16=false.")

@@ -62,6 +62,10 @@ def get_task(name: str) -> Any:
     """The task class registered under ``name`` (a task or an alias); unknown names name the closest one."""
     if name not in TASKS:
         discover()
+    if not TASKS:
+        raise ConfigError("task", name, f"no task is registered: the installed metadata of hf-transfer-kit lists no "
+                          f"'{ENTRY_POINT_GROUP}' entry points (an install made before they existed, or a stale "
+                          "*.egg-info folder next to the sources); reinstall with `pip install -e .`.")
     if name not in TASKS:
         raise ConfigError("task", name, f"unknown task.{closest(str(name), TASKS)} Available: {', '.join(sorted(TASKS))}."
                           " A task from another package is found through its 'hf_transfer_kit.tasks' entry point "

@@ -32,7 +32,8 @@ from typing import Any, Optional
 import yaml
 
 from .config import RecipeConfig, load_config
-from .config.loader import config_to_dict, parse_value, validate_training
+from .config.loader import config_to_dict, parse_value
+from .config.training import validate_training
 from .errors import ConfigError
 
 #: ``name:key=value`` keys that set training arguments rather than strategy fields.

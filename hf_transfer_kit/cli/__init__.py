@@ -41,6 +41,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        from ..console import quiet_libraries
+
+        quiet_libraries()
         return int(COMMANDS[args.command].run(args) or 0)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

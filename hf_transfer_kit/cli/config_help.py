@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 
-from ..config.schema import TRAINING_DEFAULTS, DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
+from ..config.schema import DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
+from ..config.training import TRAINING_DEFAULTS
+from ..registry import discover
 
 
 def _rows(prefix: str, cls: type) -> list[tuple[str, object, str]]:
@@ -33,9 +35,16 @@ def config_help() -> str:
     from ..strategies import STRATEGIES
 
     parts = [_format("top level", _rows("", RecipeConfig))]
-    for name, cls in (("model", ModelConfig), ("data", DataConfig), ("hub", HubConfig),
+    for name, cls in (("model", ModelConfig), ("data (every task)", DataConfig), ("hub", HubConfig),
                       ("distill", DistillConfig)):
-        parts.append(_format(name, _rows(f"{name}.", cls)))
+        parts.append(_format(name, _rows(f"{name.split()[0]}.", cls)))
+    common = {f.name for f in dataclasses.fields(DataConfig)}
+    for name, task in sorted(discover().items()):
+        if task.task != name:  # an alias
+            continue
+        aliases = f", alias {', '.join(task.aliases)}" if task.aliases else ""
+        rows = [row for row in _rows("data.", task.data_config) if row[0][len("data."):] not in common]
+        parts.append(_format(f"data (task: {name}{aliases})", rows))
     for name, strategy in sorted(STRATEGIES.items()):
         rows = [(f"strategy.{n}", d, h) for n, d, h in strategy.config_cls.field_help()]
         parts.append(_format(f"strategy (name: {name})", rows))

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from ..registry import get_task
+from .training import TRAINING_DEFAULTS, validate_training
 
 BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
 BUILTIN_DATASET = "builtin:bbc_news"
@@ -249,22 +250,6 @@ class DistillConfig:
                                   "null to keep every layer.")
 
 
-# Our defaults on top of TrainingArguments' own; any TrainingArguments field may be set in `training`.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "num_train_epochs": 3,
-    "learning_rate": 5e-5,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",  # a checkpoint per epoch makes every run resumable (--resume)
-    "save_total_limit": 1,
-    "logging_steps": 10,
-    "report_to": "none",
-    "seed": 42,
-    "bf16": "auto",
-}
-
-
 @dataclass
 class RecipeConfig:
     """The whole recipe: what to fine-tune, on what, how, and where the result goes."""
@@ -304,8 +289,6 @@ class RecipeConfig:
             from ..strategies import build_strategy_config
 
             self.strategy = build_strategy_config({"name": "full"})
-        from .loader import validate_training
-
         if self.global_batch_size is not None and self.global_batch_size < 1:
             raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
 

@@ -22,7 +22,7 @@ import re
 
 from datasets import Dataset, DatasetDict
 
-from .builtin import bbc_news
+from .sources import bbc_news
 
 BLANK = "_____"
 #: A sentence inside one paragraph: starts with a capital or quote, ends at . ! or ? followed by space or the end.

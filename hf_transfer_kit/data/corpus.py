@@ -18,6 +18,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
+from .splits import carve_splits
 from .text import load_raw
 
 TEXT = "text"
@@ -75,15 +76,6 @@ def _only_text(ds: Dataset, column: str, split: str) -> Dataset:
     return ds.filter(lambda batch: [bool(t and t.strip()) for t in batch[TEXT]], batched=True, desc="drop empty texts")
 
 
-def _carve(ds: Dataset, size: float, seed: int, param: str) -> tuple[Dataset, Dataset]:
-    try:
-        parts = ds.train_test_split(test_size=size, seed=seed)
-    except ValueError as err:
-        raise ConfigError(param, size, f"cannot carve a held-out split from {len(ds)} text(s) ({err}); give more text "
-                          "or separate data.validation_file / data.test_file.") from err
-    return parts["train"], parts["test"]
-
-
 def prepare_corpus(cfg: DataConfig, seed: int, in_memory: Optional[Mapping[str, Dataset]] = None) -> DatasetDict:
     """``DatasetDict(train, validation, test)`` with one ``text`` column; held-out splits carved (seeded) when absent.
 
@@ -102,24 +94,3 @@ def prepare_corpus(cfg: DataConfig, seed: int, in_memory: Optional[Mapping[str, 
             raise ConfigError(f"data ({split} split)", 0, "the split holds no text (every row is empty); give at least "
                               "one non-empty text.")
     return carve_splits(texts, cfg, seed)
-
-
-def carve_splits(texts: Mapping[str, Dataset], cfg: DataConfig, seed: int) -> DatasetDict:
-    """Train / validation / test from the data's splits: held-out splits carved (seeded, unstratified) where absent,
-    then the ``max_train_samples`` / ``max_eval_samples`` caps. For data without class labels (text corpora,
-    prompt / response pairs); classification stratifies instead (:func:`hf_transfer_kit.data.text.encode_and_split`)."""
-    train = texts[cfg.train_split]
-    test = texts.get(cfg.test_split)
-    if test is None and cfg.test_size > 0:
-        train, test = _carve(train, cfg.test_size, seed, "data.test_size")
-    validation = texts.get(cfg.validation_split)
-    if validation is None:
-        train, validation = _carve(train, cfg.validation_size or 0.1, seed, "data.validation_size")
-    splits = {"train": train, "validation": validation, "test": test if test is not None else validation}
-    if cfg.max_train_samples:
-        splits["train"] = train.shuffle(seed=seed).select(range(min(cfg.max_train_samples, len(train))))
-    if cfg.max_eval_samples:
-        for key in ("validation", "test"):
-            splits[key] = splits[key].shuffle(seed=seed).select(range(min(cfg.max_eval_samples, len(splits[key]))))
-    return DatasetDict(splits)
-

@@ -18,7 +18,8 @@ from datasets import Dataset, DatasetDict
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
-from .text import _null_count, carve_splits, check_splits, load_raw, require_columns
+from .splits import carve_splits, check_splits, null_count, require_columns
+from .text import load_raw
 
 
 def qa_columns(cfg: DataConfig) -> dict[str, str]:
@@ -29,7 +30,7 @@ def qa_columns(cfg: DataConfig) -> dict[str, str]:
 def _check_rows(ds: Dataset, split: str, cfg: DataConfig) -> None:
     """Text columns are strings; every answer is a non-empty span found at its ``answer_start`` in the context."""
     for param, column in list(qa_columns(cfg).items())[:2]:
-        nulls = _null_count(ds, column)
+        nulls = null_count(ds, column)
         if nulls or getattr(ds.features[column], "dtype", None) not in ("string", "large_string"):
             raise ConfigError(param, column, f"needs text in every row of split '{split}' ({nulls} missing, type "
                               f"{getattr(ds.features[column], 'dtype', ds.features[column])}); fill or drop those rows.")

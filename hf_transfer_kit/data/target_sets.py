@@ -25,6 +25,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Features, Image, List, Value
 
 from ..errors import ConfigError
+from .sources import bbc_news
 
 
 def vader_lexicon() -> DatasetDict:
@@ -53,7 +54,6 @@ def _lead(article: str) -> str:
 
 def bbc_news_multi_label(seed: int = 0) -> DatasetDict:
     """``text`` (one or two article leads) and ``topics`` (the list of their topics)."""
-    from .builtin import bbc_news
 
     corpus = bbc_news()["train"]
     names = corpus.features["label"].names

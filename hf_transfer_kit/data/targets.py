@@ -20,6 +20,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
+from .splits import carve_splits, check_splits, require_columns
 
 
 def _list_feature(feature: Any) -> Optional[Any]:
@@ -166,7 +167,6 @@ ENCODERS = {"multi_label": encode_multi_label, "regression": encode_regression}
 def encode_targets(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: Optional[int],
                    input_columns: Mapping[str, str], problem_type: str) -> tuple[DatasetDict, list[str]]:
     """:func:`~hf_transfer_kit.data.text.encode_and_split` for multi-label and regression targets."""
-    from .text import carve_splits, check_splits, require_columns
 
     check_splits(raw, cfg)
     if problem_type == "multi_label" and cfg.label_columns:

@@ -15,6 +15,8 @@ from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 from .builtin import load_builtin
+from .splits import carve_splits, check_splits, null_count, require_columns
+from .targets import encode_targets
 
 _FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -77,20 +79,6 @@ def check_columns(raw: DatasetDict, cfg: DataConfig, input_columns: Mapping[str,
     require_columns(raw, {**input_columns, "data.label_column": cfg.label_column})
 
 
-def require_columns(raw: Mapping[str, Dataset], wanted: Mapping[str, str]) -> None:
-    """Every split has each column of ``wanted`` (parameter -> column); the error lists the columns it has."""
-    for split, ds in raw.items():
-        for param, column in wanted.items():
-            if column not in ds.column_names:
-                raise ConfigError(param, column, f"no such column in split '{split}'; its columns are "
-                                  f"{ds.column_names}. Map yours with {param}=<name>.")
-
-
-def _null_count(ds: Dataset, column: str) -> int:
-    """Missing values among the rows ``ds`` shows (an arrow view: honours select / filter, no Python copy)."""
-    return ds.with_format("arrow")[column].null_count
-
-
 def check_text_columns(splits: DatasetDict, cfg: DataConfig) -> None:
     """Text inputs must be strings with no missing values: the tokenizer otherwise fails inside ``map`` with an
     error that names neither the column nor the setting."""
@@ -101,7 +89,7 @@ def check_text_columns(splits: DatasetDict, cfg: DataConfig) -> None:
                 kind = getattr(feature, "dtype", type(feature).__name__)
                 raise ConfigError(param, column, f"column holds {kind} values in split '{split}', not text; point "
                                   f"{param} at a text column or convert it to strings first.")
-            nulls = _null_count(ds, column)
+            nulls = null_count(ds, column)
             if nulls:
                 raise ConfigError(param, column, f"{nulls} example(s) in split '{split}' have no text; drop or fill "
                                   f"them first, e.g. ds.filter(lambda x: x[{column!r}] is not None).")
@@ -109,7 +97,7 @@ def check_text_columns(splits: DatasetDict, cfg: DataConfig) -> None:
 
 def _missing_labels(raw: DatasetDict, column: str) -> Optional[str]:
     for split, ds in raw.items():
-        nulls = _null_count(ds, column)
+        nulls = null_count(ds, column)
         if nulls:
             return f"{nulls} example(s) in split '{split}' have no label"
     return None
@@ -174,21 +162,6 @@ def _encode_labels(ds: Dataset, cfg: DataConfig, names: list[str], split: str) -
     return ds.remove_columns(column).add_column(column, ids).cast_column(column, ClassLabel(names=names))
 
 
-def _split(ds: Dataset, size: float, seed: int, param: str) -> tuple[Dataset, Dataset]:
-    """Seeded (stratified where every class allows) split; ``param`` is the setting that asked for it."""
-    try:
-        parts = ds.train_test_split(test_size=size, seed=seed, stratify_by_column="label")
-    except ValueError:  # a class too small to stratify: fall back to a plain seeded split
-        try:
-            parts = ds.train_test_split(test_size=size, seed=seed)
-        except ValueError as err:  # too few examples to leave any on one side
-            split = "validation" if param == "data.validation_size" else "test"
-            raise ConfigError(param, size, f"cannot carve a {split} split from {len(ds)} training example(s) "
-                              f"({err}); give more data, or pass a {split} set (data.{split}_file or "
-                              f"{split}_dataset=...).") from err
-    return parts["train"], parts["test"]
-
-
 def prepare_splits(cfg: DataConfig, seed: int, num_labels: Optional[int] = None,
                    in_memory: Optional[Mapping[str, Dataset]] = None,
                    problem_type: str = "single_label") -> tuple[DatasetDict, list[str]]:
@@ -210,8 +183,6 @@ def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: O
     regression targets (``model.problem_type``) are encoded by :func:`.targets.encode_targets`.
     """
     if problem_type != "single_label":
-        from .targets import encode_targets
-
         return encode_targets(raw, cfg, seed, num_labels, input_columns, problem_type)
     check_splits(raw, cfg)
     check_columns(raw, cfg, input_columns)
@@ -220,35 +191,3 @@ def encode_and_split(raw: DatasetDict, cfg: DataConfig, seed: int, num_labels: O
     encoded = {s: ds.rename_column(cfg.label_column, "label") if cfg.label_column != "label" else ds
                for s, ds in encoded.items()}
     return carve_splits(encoded, cfg, seed), names
-
-
-def check_splits(raw: Mapping[str, Dataset], cfg: DataConfig) -> None:
-    """The training split exists and no split is empty."""
-    if cfg.train_split not in raw:
-        raise ConfigError("data.train_split", cfg.train_split, f"no such split; use one of the data's splits "
-                          f"{list(raw)}.")
-    for split, ds in raw.items():
-        if len(ds) == 0:
-            raise ConfigError(f"data ({split} split)", 0, "the split is empty; give at least one example per class.")
-
-
-def carve_splits(encoded: Mapping[str, Dataset], cfg: DataConfig, seed: int) -> DatasetDict:
-    """train / validation / test from the data's splits: the missing ones carved (seeded; stratified by ``label``
-    where there is one), then ``max_train_samples`` / ``max_eval_samples`` applied. Shared by every task."""
-    train = encoded[cfg.train_split]
-    test = encoded.get(cfg.test_split)
-    if test is None and cfg.test_size > 0:
-        train, test = _split(train, cfg.test_size, seed, "data.test_size")
-    validation = encoded.get(cfg.validation_split)
-    if validation is None:
-        train, validation = _split(train, cfg.validation_size or 0.1, seed, "data.validation_size")
-    if test is None:
-        test = validation
-    splits = {"train": train, "validation": validation, "test": test}
-    if cfg.max_train_samples:
-        splits["train"] = train.shuffle(seed=seed).select(range(min(cfg.max_train_samples, len(train))))
-    if cfg.max_eval_samples:
-        for key in ("validation", "test"):
-            ds = splits[key]
-            splits[key] = ds.shuffle(seed=seed).select(range(min(cfg.max_eval_samples, len(ds))))
-    return DatasetDict(splits)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from datasets import Dataset, DatasetDict
 
 from ..config.schema import DataConfig
-from ..data.corpus import carve_splits
+from ..data.splits import carve_splits
 from ..data.masking import group_into_blocks
 from ..data.text import load_raw
 from ..errors import ConfigError

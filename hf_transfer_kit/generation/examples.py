@@ -18,6 +18,8 @@ import re
 
 from datasets import Dataset, DatasetDict
 
+from ..data.sources import bbc_news
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 TOPIC_QUESTION = ("Which topic is this news article about? Answer with one word: business, entertainment, politics, "
                   "sports or tech.\n\n")
@@ -25,7 +27,6 @@ TOPIC_QUESTION = ("Which topic is this news article about? Answer with one word:
 
 def _articles() -> list[tuple[str, str, str]]:
     """(headline, body with whitespace collapsed, topic) for every BBC article."""
-    from ..data.builtin import bbc_news
 
     data = bbc_news()["train"]
     names = data.features["label"].names

@@ -43,7 +43,8 @@ from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
 from ..config import DataConfig, RecipeConfig, load_config, save_config
-from ..config.schema import TRAINING_DEFAULTS
+from ..config.training import TRAINING_DEFAULTS
+from ..console import Progress, expected_new_head
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
 from ..launch import resolve_training_kwargs
@@ -232,7 +233,8 @@ class Recipe:
         return getattr(transformers, cls.auto_preprocessor).from_pretrained(directory)
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
-        return self.build_model(model_path, label_names, self.config.model, self.tokenizer)
+        with expected_new_head():  # the kit replaces the head: transformers' report of it missing is expected
+            return self.build_model(model_path, label_names, self.config.model, self.tokenizer)
 
     # ---- a saved run: what inference, `predict` and `evaluate` ask the task ------------------------------------
     @classmethod
@@ -274,6 +276,8 @@ class Recipe:
             recipe.trainer = transformers.Trainer(model=model, args=recipe.args, eval_dataset=recipe.datasets["test"],
                                                   processing_class=preprocessor, data_collator=recipe.data_collator(),
                                                   compute_metrics=None if cls.loss_only else recipe.compute_metrics)
+            for printer in (transformers.ProgressCallback, transformers.PrinterCallback):
+                recipe.trainer.remove_callback(printer)  # standard output carries the scores only
             return recipe.final_evaluation("test")
 
     def has_data_source(self) -> bool:
@@ -361,6 +365,8 @@ class Recipe:
                               callbacks=[*self.callbacks, self.interrupt])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
+        if trainer.pop_callback(transformers.ProgressCallback) is not None:
+            trainer.add_callback(Progress())  # one bar per phase, figures on the bar instead of printed dicts
         return trainer
 
     def output_bytes_estimate(self) -> int:
