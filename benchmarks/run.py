@@ -1,6 +1,6 @@
 """Benchmark the kit against a plain PyTorch loop and hand-written Trainer code, in one interleaved run.
 
-    python benchmarks/run.py                  # the full benchmark (~34 min on 2 idle CPU cores), README table updated
+    python benchmarks/run.py                  # the full benchmark (~34 min on 2 idle CPU cores), docs/benchmarks.md table updated
     python benchmarks/run.py --quick          # a couple of steps on tiny models: checks the machinery (~30 s)
     python benchmarks/run.py --repeats 3 --modalities text --out /tmp/bench
 
@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:
 from benchmarks import report  # noqa: E402  (light: no torch)
 
 STRATEGIES = {"text": ["full", "partial", "linear_probe", "bitfit", "lora", "ia3", "adapter"],
-              # bottleneck adapters need transformer blocks: the CNN refuses them (README, Vision)
+              # bottleneck adapters need transformer blocks: the CNN refuses them (docs/tasks.md, Vision)
               "vision": ["full", "partial", "linear_probe", "bitfit", "lora", "ia3"]}
 #: Per modality: target validation accuracy, evaluate every N training samples, stop after `cap` samples at the
 #: latest, optimizer steps of the per-step runs. Multiples of every batch size in play (8, 16, 32).
@@ -156,7 +156,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides for every arm, e.g. model.name_or_path=/models/minilm (a copy of the "
                         "default model elsewhere, as on a lent GPU machine)")
-    parser.add_argument("--update-readme", action="store_true", help="write the table into README.md (the "
+    parser.add_argument("--update-readme", action="store_true", help="write the table into docs/benchmarks.md (the "
                         "full benchmark with the default output directory does this anyway)")
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -224,7 +224,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(summary)
     readme = args.update_readme or (not args.quick and args.out.resolve() == (REPO / "benchmarks/results").resolve())
     if readme:
-        report.update_readme(REPO / "README.md", args.out / "benchmark.md")
+        report.update_readme(REPO / "docs" / "benchmarks.md", args.out / "benchmark.md", images="../benchmarks/results/")
     failed = sum("error" in r for r in results)
     return 1 if failed else 0
 

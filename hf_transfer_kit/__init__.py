@@ -17,6 +17,7 @@ _EXPORTS = {
     "RecipeConfig": "config", "load_config": "config", "ConfigError": "errors",
     "Recipe": "tasks", "RunResult": "tasks", "TextClassificationRecipe": "tasks",
     "ImageClassificationRecipe": "tasks", "register_task": "registry", "get_task": "registry",
+    "train": "workflow",
     "STRATEGIES": "strategies", "register_strategy": "strategies", "parameter_report": "strategies",
     "load_for_inference": "inference", "load_pipeline": "inference", "classify": "inference",
 }

@@ -67,12 +67,14 @@ def get_task(name: str) -> Any:
                           f"'{ENTRY_POINT_GROUP}' entry points (an install made before they existed, or a stale "
                           "*.egg-info folder next to the sources); reinstall with `pip install -e .`.")
     if name not in TASKS:
-        raise ConfigError("task", name, f"unknown task.{closest(str(name), TASKS)} Available: {', '.join(sorted(TASKS))}."
+        raise ConfigError("task", name, f"unknown task.{closest(str(name), TASKS)} Available: {available()}."
                           " A task from another package is found through its 'hf_transfer_kit.tasks' entry point "
                           "(is that package installed?).")
     return TASKS[name]
 
 
-def task_names() -> list[str]:
-    """Every registered task name and alias, sorted."""
-    return sorted(discover())
+def available() -> str:
+    """The registered tasks for a message: ``fill-mask (alias pretrain), image-classification, ...``."""
+    tasks = sorted({cls.task: cls for cls in TASKS.values()}.items())
+    return ", ".join(name + (f" (alias {', '.join(cls.aliases)})" if getattr(cls, "aliases", ()) else "")
+                     for name, cls in tasks)

@@ -552,9 +552,9 @@ def snapshot(directory: Path) -> dict[str, int]:
 
 
 def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> None:
-    """Read the config and run the recipe exactly as a user would (``get_task(task)(cfg, ...).run()``)."""
+    """Read the config and run it exactly as a user would (``hf_transfer_kit.train(cfg, ...)``, what the CLI runs)."""
     from hf_transfer_kit.config import apply_overrides, config_from_dict, load_config
-    from hf_transfer_kit.tasks import get_task
+    from hf_transfer_kit.workflow import train
 
     if entry.config_path is not None:
         load_config(tmp / entry.config_path, substitute(entry.overrides, places))
@@ -569,7 +569,7 @@ def trigger(entry: BadInput, places: Mapping[str, str], tmp: Path) -> None:
         kwargs["train_dataset"] = default_data(cfg.task)
     elif entry.data is not None:
         kwargs["train_dataset"] = entry.data[1](tmp)
-    get_task(cfg.task)(cfg, **kwargs).run()
+    train(cfg, **kwargs)
 
 
 def default_data(task: str) -> Any:

@@ -205,7 +205,7 @@ def test_card_template_errors_name_the_setting(runs: dict[str, Path], tmp_path: 
     config = yaml.safe_load((copy / "recipe_config.yaml").read_text())
     config["task"] = "summarization"
     (copy / "recipe_config.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"task='summarization': unknown task\. Available: text-classification"):
+    with pytest.raises(ConfigError, match=r"task='summarization': unknown task\. Available: .*text-classification"):
         write_model_card(copy)
     copy = shutil.copytree(runs["full"], tmp_path / "full-custom")
     custom = tmp_path / "mine.md"

@@ -133,6 +133,25 @@ def test_cli_predict_answers_from_a_context_file(tmp_path: Path, tiny_model_dir:
     assert main(["predict", str(out), "Where?"]) == 2  # no --context: a clear error
 
 
+def test_cli_evaluate_rescores_a_saved_run(tmp_path: Path, tiny_model_dir: str, capsys: pytest.CaptureFixture) -> None:
+    """`evaluate` re-scores a QA run from its saved output (same windows and post-processing as training)."""
+    from hf_transfer_kit.cli import main
+
+    toy_qa(64).to_json(str(tmp_path / "train.jsonl"))
+    toy_qa(16, seed=1).to_json(str(tmp_path / "test.jsonl"))
+    cfg = qa_config(tmp_path, tiny_model_dir)
+    cfg.training["max_steps"] = 4
+    cfg.data.dataset, cfg.data.train_file, cfg.data.test_file = None, str(tmp_path / "train.jsonl"), \
+        str(tmp_path / "test.jsonl")
+    result = QuestionAnsweringRecipe(cfg).run()
+    capsys.readouterr()
+    assert main(["evaluate", str(result.output_dir), "--file", str(tmp_path / "test.jsonl")]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    saved = result.metrics["test"]
+    assert scored["num_examples"] == saved["num_examples"] == 16 and scored["num_windows"] == saved["num_windows"]
+    assert scored["exact_match"] == pytest.approx(saved["exact_match"]) and scored["f1"] == pytest.approx(saved["f1"])
+
+
 # ---- bad data -------------------------------------------------------------------------------------------------
 
 def _setup_error(tmp_path: Path, model_dir: str, data: Dataset, **fields) -> ConfigError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,10 @@ def run(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProces
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The plug-in installed (a real wheel build and install) into a folder of its own, put on the path."""
-    site = tmp_path_factory.mktemp("plugin-site")
+    site, source = tmp_path_factory.mktemp("plugin-site"), tmp_path_factory.mktemp("plugin-src") / "pair_task"
+    shutil.copytree(PLUGIN, source)  # a build writes into the source folder: keep the repository clean
     run("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site),
-        str(PLUGIN), env=dict(os.environ))
+        str(source), env=dict(os.environ))
     assert (site / "hf_transfer_kit_pair_task" / "card.md").is_file()
     return {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 

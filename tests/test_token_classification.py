@@ -153,6 +153,28 @@ def test_cli_predict(tmp_path: Path, tiny_model_dir: str, capsys: pytest.Capture
     assert row["text"] == "Mary went to Berlin" and isinstance(row["entities"], list)
 
 
+def test_cli_evaluate_rescores_a_saved_run(tmp_path: Path, tiny_model_dir: str, capsys: pytest.CaptureFixture) -> None:
+    """`evaluate` re-scores a tagging run from its saved output: its own test file, or any other file."""
+    from hf_transfer_kit.cli import main
+
+    toy_ner(96).to_json(str(tmp_path / "train.jsonl"))
+    toy_ner(24, seed=1).to_json(str(tmp_path / "test.jsonl"))
+    cfg = ner_config(tmp_path, tiny_model_dir, dataset=None, train_file=str(tmp_path / "train.jsonl"),
+                     test_file=str(tmp_path / "test.jsonl"))
+    result = TokenClassificationRecipe(cfg).run()
+    capsys.readouterr()
+    assert main(["evaluate", str(result.output_dir)]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    saved = result.metrics["test"]
+    assert scored["num_examples"] == 24 and scored["num_words"] == saved["num_words"]
+    for key in ("f1", "precision", "recall", "accuracy"):
+        assert scored[key] == pytest.approx(saved[key], abs=1e-6), key
+    toy_ner(10, seed=2).to_json(str(tmp_path / "other.jsonl"))
+    assert main(["evaluate", str(result.output_dir), "--file", str(tmp_path / "other.jsonl")]) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["num_examples"] == 10 and 0 <= other["f1"] <= 1 and set(other["per_type"]) <= {"PER", "LOC"}
+
+
 # ---- bad data -------------------------------------------------------------------------------------------------
 
 def _setup_error(tmp_path: Path, model_dir: str, data: Dataset, **fields) -> ConfigError:

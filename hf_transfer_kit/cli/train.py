@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 
@@ -51,25 +50,14 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..registry import get_task
+    from ..workflow import is_main_process, train
 
     config = load_config(args.config, overrides_from(args))
-    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate: one push, one summary per run
-    if config.hub.push_to_hub and rank0:
-        from ..hub import require_token
-
-        require_token()  # a push that cannot happen must fail now, not after hours of training
-    task = get_task(config.task)
-    recipe = task(config)
-    recipe.pushed_by_caller = True
-    result = recipe.run()
-    if not rank0:
+    result = train(config)
+    if not is_main_process():  # under torchrun / accelerate: one summary per run, from rank 0
         return 0
-    if config.hub.push_to_hub:
-        from ..hub import push_output
-
-        push_output(result.output_dir, config.hub)  # after the commit: a failed push leaves the local run complete
     test = result.metrics["test"]
-    summary = {k: test.get(k) for k in task.result_metrics(config) if k in test}
+    summary = {k: test.get(k) for k in get_task(config.task).result_metrics(config) if k in test}
     print_summary(config, result, summary)
     print(json.dumps({"output_dir": str(result.output_dir), "test": summary,
                       "trainable_percent": round(result.parameters.percent, 4)}))  # one line: easy to parse

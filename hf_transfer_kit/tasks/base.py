@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import json
@@ -72,6 +73,12 @@ def pretrained_kwargs(model_config: Any) -> dict[str, Any]:
     if model_config.attn_implementation != "auto":
         kwargs["attn_implementation"] = model_config.attn_implementation
     return kwargs
+
+
+def convert_section(section: Any, cls: type) -> Any:
+    """``section``'s values for the fields ``cls`` has, as a ``cls`` (validated by its ``__post_init__``)."""
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{name: value for name, value in vars(section).items() if name in names})
 
 
 def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str = "model.name_or_path") -> str:
@@ -197,6 +204,9 @@ class Recipe:
     def __init__(self, config: Optional[RecipeConfig] = None, *, train_dataset: Any = None, eval_dataset: Any = None,
                  test_dataset: Any = None, callbacks: Sequence[Any] = ()) -> None:
         self.config = copy.deepcopy(config) if config is not None else RecipeConfig(task=self.task)
+        self.config.task = self.task  # the class decides (an alias, `pretrain`, is saved under the pipeline tag)
+        if not isinstance(self.config.data, self.data_config):  # e.g. a default config given to another task's class
+            self.config.data = convert_section(self.config.data, self.data_config)
         data = self.config.data
         self.in_memory = {data.train_split: train_dataset, data.validation_split: eval_dataset,
                           data.test_split: test_dataset} if train_dataset is not None else {}

@@ -37,10 +37,6 @@ class GenerativeRecipe(TextRecipe):
     loss_only = True
     per_example_mean_loss = False  # the loss is a mean over answer tokens: Trainer's token averaging is right
 
-    def __init__(self, config: RecipeConfig | None = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.config.task = self.task  # an alias (`causal-lm`) is saved under the Hub pipeline tag
-
     # ---- data ---------------------------------------------------------------------------------------------------
     def columns(self) -> dict[str, str]:
         return {param: getattr(self.config.data, name) for param, name in self.column_params.items()}

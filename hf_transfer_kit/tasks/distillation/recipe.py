@@ -52,7 +52,6 @@ class DistillationRecipe(TextClassificationRecipe):
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         cfg, kd = self.config, self.config.distill
-        cfg.task = self.task
         if not kd.teacher:
             raise ConfigError("distill.teacher", kd.teacher, "task distill needs a fine-tuned teacher: set "
                               "distill.teacher to an output directory of `hf-transfer-kit train` (e.g. "

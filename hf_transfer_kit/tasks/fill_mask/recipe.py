@@ -48,7 +48,6 @@ class MaskedLMPretrainRecipe(TextRecipe):
 
     def __init__(self, config: RecipeConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self.config.task = self.task  # `task: pretrain` is an alias; the saved config names the Hub pipeline tag
         strategy = self.config.strategy
         if STRATEGIES[strategy.name].saves_adapter:
             # The output is what fine-tuning starts from, so it must be a plain checkpoint with an updated encoder;
@@ -138,6 +137,21 @@ class MaskedLMPretrainRecipe(TextRecipe):
         loss = float(before["baseline_loss"])
         return {"pretrained_loss": loss, "pretrained_perplexity": perplexity(loss),
                 "new_head_parameters": self.new_head_parameters}
+
+    # ---- a saved run ------------------------------------------------------------------------------
+    @classmethod
+    def predict_saved(cls, run_dir: Any, model: Any, preprocessor: Any, config: RecipeConfig, inputs: list[str],
+                      **options: Any) -> list[dict[str, Any]]:
+        """The top 5 fillers of each text's mask token (the first one, where a text has several)."""
+        fill = cls.pipeline(model, preprocessor, config)
+        rows = []
+        for text in inputs:
+            if preprocessor.mask_token not in text:
+                raise ConfigError("texts", text, f"a masked-LM fills masks: put {preprocessor.mask_token} in the text.")
+            fills = fill(text)
+            fills = fills[0] if fills and isinstance(fills[0], list) else fills
+            rows.append({"text": text[:80], "fills": [{"token": f["token_str"], "score": f["score"]} for f in fills]})
+        return rows
 
     # ---- output -------------------------------------------------------------------------------
     def resolved_config(self) -> RecipeConfig:

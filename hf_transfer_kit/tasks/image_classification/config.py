@@ -41,3 +41,10 @@ class ImageClassificationDataConfig(LabelDataConfig):
                               "[0.5, 1.0].")
         if not 0 <= self.color_jitter < 1:
             raise ConfigError("data.color_jitter", self.color_jitter, "use a fraction in [0, 1), e.g. 0.2 (0 turns it off).")
+
+    def scoring(self, file: Optional[str], max_samples: Optional[int]) -> ImageClassificationDataConfig:
+        """As for every task, except that ``file`` is an image folder (one subfolder per class)."""
+        data = super().scoring(file, max_samples)
+        if file:
+            data.train_file, data.image_folder = None, file
+        return data
