@@ -59,6 +59,27 @@ def test_evaluate_and_predict_a_saved_run(trained: Path, tmp_path: Path) -> None
     assert json.loads(piped)["text"] == "pasta dinner"
 
 
+def test_a_run_saved_before_the_task_folders_still_loads(trained: Path, tmp_path: Path) -> None:
+    """A run whose recipe_config.yaml has every task's data fields in one section (the previous release's format,
+    tests/fixtures/saved_before_tasks) predicts, re-scores and regenerates its card as before."""
+    import shutil
+
+    import yaml
+
+    old = shutil.copytree(trained, tmp_path / "old")
+    config = yaml.safe_load((old / "recipe_config.yaml").read_text())
+    legacy = yaml.safe_load((ROOT / "tests/fixtures/saved_before_tasks/recipe_config.yaml").read_text())["data"]
+    config["data"] = {**legacy, **config["data"]}
+    header = (trained / "recipe_config.yaml").read_text().splitlines()[0]
+    (old / "recipe_config.yaml").write_text(header + "\n" + yaml.safe_dump(config, sort_keys=False))
+    assert "image_column" in (old / "recipe_config.yaml").read_text()
+    before = json.loads(cli("evaluate", str(trained)).stdout)
+    assert json.loads(cli("evaluate", str(old)).stdout) == before
+    assert json.loads(cli("predict", str(old), "football match today").stdout)["label"] in {"food", "sports", "tech"}
+    cli("card", str(old))
+    assert "pipeline_tag: text-classification" in (old / "README.md").read_text()
+
+
 def test_script_and_console_forms_agree_on_help() -> None:
     module_help = cli("train", "--help").stdout
     script_help = cli("--help", entry=("recipes/finetune.py",)).stdout

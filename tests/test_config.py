@@ -106,3 +106,39 @@ def test_a_token_pasted_into_the_config_is_never_echoed() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, ["hub.token=hf_SENTINEL_abc123"])
     assert "hf_SENTINEL_abc123" not in str(info.value) and "hub.token" in str(info.value)
+
+
+# ---- one data section per task -----------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_each_task_reads_its_own_data_section() -> None:
+    from hf_transfer_kit.registry import get_task
+
+    for task in ("text-classification", "image-classification", "token-classification", "question-answering",
+                 "fill-mask", "text-generation", "text2text-generation", "distill", "pretrain", "seq2seq"):
+        cfg = config_from_dict({"task": task})
+        assert type(cfg.data) is get_task(task).data_config
+    assert not hasattr(config_from_dict({}).data, "image_column")  # text classification has no image fields
+
+
+def test_a_key_of_another_task_names_that_task() -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": {"words_column": "tokens"}})
+    assert err.value.param == "data.words_column"
+    assert "data field of task token-classification, not of task text-classification" in str(err.value)
+    with pytest.raises(ConfigError, match=r"unknown key in 'data'\. Did you mean 'words_column'"):
+        config_from_dict({"task": "token-classification", "data": {"word_column": "tokens"}})
+
+
+def test_a_config_saved_before_tasks_had_their_own_data_sections_still_loads(tmp_path: Path) -> None:
+    """tests/fixtures/saved_before_tasks: written by the previous release's save_config, every task's data fields in
+    one section. A saved run's config (its header says so) drops the other tasks' fields; values of its own stay."""
+    cfg = load_config(FIXTURES / "saved_before_tasks" / CONFIG_FILENAME)
+    assert cfg.task == "token-classification" and cfg.data.label_names == ["O", "B-PER", "I-PER"]
+    assert cfg.data.words_column == "tokens" and not hasattr(cfg.data, "image_column")
+    raw = yaml.safe_load((FIXTURES / "saved_before_tasks" / CONFIG_FILENAME).read_text())
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(raw))  # the same keys in a user's own config: refused
+    with pytest.raises(ConfigError, match="data field of task"):
+        load_config(tmp_path / "mine.yaml")

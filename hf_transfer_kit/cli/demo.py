@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"untrained-head acc. : {base.get('untrained_head_accuracy', float('nan')):.4f}")
     print(f"fine-tuned accuracy : {test['accuracy']:.4f}  (macro F1 {test['f1']:.4f}, {test['num_examples']} test articles)")
     print(f"training time       : {result.metrics['train']['wall_seconds']:.0f} s")
-    print(f"output              : {result.output_dir}")
+    print(f"output              : {result.output_dir} (model card with plots: {result.output_dir}/README.md)")
+    print(f'next                : hf-transfer-kit predict {result.output_dir} "Shares rose after the merger"')
     print(json.dumps({"accuracy": test["accuracy"], **base}))
     return 0

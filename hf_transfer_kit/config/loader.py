@@ -22,6 +22,7 @@ import yaml
 from ..errors import ConfigError, closest
 from ..fields import coerce, build_dataclass, token_hint
 from ..registry import discover, get_task
+from ..strategies import build_strategy_config
 from .schema import DistillConfig, HubConfig, ModelConfig, RecipeConfig
 
 #: The sections every task shares; ``data`` is the task's own (its ``data_config``).
@@ -84,8 +85,6 @@ def data_section(values: Mapping[str, Any], section: type, task: str, saved: boo
 def config_from_dict(raw: Mapping[str, Any], saved: bool = False) -> RecipeConfig:
     """Build a validated :class:`RecipeConfig` from a plain (YAML-shaped) dict (``saved``: a run's resolved config,
     see :func:`data_section`)."""
-    from ..strategies import build_strategy_config
-
     raw = dict(raw or {})
     top = [f.name for f in dataclasses.fields(RecipeConfig)]
     for key in raw:

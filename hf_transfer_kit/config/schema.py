@@ -12,8 +12,11 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..attention import known_implementations
 from ..errors import ConfigError
+from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
 from ..registry import get_task
+from ..strategies import build_strategy_config
 from .training import TRAINING_DEFAULTS, validate_training
 
 BUILTIN_MODEL = "builtin:all-MiniLM-L6-v2"
@@ -73,16 +76,12 @@ class ModelConfig:
         if self.num_labels is not None and self.num_labels < 1:
             raise ConfigError("model.num_labels", self.num_labels, "use a positive number of classes, or leave it unset.")
         if self.attn_implementation != "auto":
-            from ..attention import known_implementations
-
             known = known_implementations()
             if not isinstance(self.attn_implementation, str) or (self.attn_implementation not in known
                                                                  and "/" not in self.attn_implementation):
                 named = ", ".join(k for k in known if k != "auto")
                 raise ConfigError("model.attn_implementation", self.attn_implementation, f"use 'auto' (the default) "
                                   f"or one of {named} (or a Hub kernel repo, 'org/name').")
-        from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
-
         if self.problem_type not in PROBLEM_TYPES:
             raise ConfigError("model.problem_type", self.problem_type, f"use one of {', '.join(PROBLEM_TYPES)}.")
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or \
@@ -286,8 +285,6 @@ class RecipeConfig:
             raise ConfigError("data", type(self.data).__name__, f"task {self.task} reads its data section as "
                               f"{section.__name__}; build it with that class (or from YAML: config_from_dict).")
         if self.strategy is None:
-            from ..strategies import build_strategy_config
-
             self.strategy = build_strategy_config({"name": "full"})
         if self.global_batch_size is not None and self.global_batch_size < 1:
             raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
