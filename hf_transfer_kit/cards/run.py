@@ -74,6 +74,10 @@ class RunRecord:
                                   "`hf-transfer-kit train`.")
             config = load_config(out / CONFIG_FILENAME)
         if metrics is None:
+            if not (out / METRICS_FILE).is_file():
+                raise ConfigError("output_dir", str(out), f"has no {METRICS_FILE}, so it is not a finished run (a card "
+                                  "reports the run's scores); point at the output directory of `hf-transfer-kit "
+                                  "train`, or finish the run first.")
             metrics = _read_json(out / METRICS_FILE, {})
         if log_history is None:
             log_history = _read_json(out / LOG_HISTORY_FILE, [])

@@ -7,12 +7,23 @@ import argparse
 import json
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (0 would silently mean 'all', a negative one a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count; give 1 or more (leave it out for all)")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("evaluate", help="evaluate a saved run", description=__doc__)
     parser.add_argument("output_dir", help="directory written by `hf-transfer-kit train`")
     parser.add_argument("--file", help="csv/json/jsonl/parquet (or, for an image run, an image folder) to score "
                         "instead of the run's own test split")
-    parser.add_argument("--max-samples", type=int, default=None, help="score at most this many examples")
+    parser.add_argument("--max-samples", type=positive_int, default=None, help="score at most this many examples")
 
 
 def run(args: argparse.Namespace) -> int:

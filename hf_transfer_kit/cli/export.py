@@ -39,6 +39,9 @@ def export(output_dir: str | Path, dest: str | Path, merge: bool = False, overwr
     src = Path(output_dir)
     if not (src / CONFIG_FILENAME).is_file():
         raise ConfigError("output_dir", str(src), "is not a run directory; point at one written by `hf-transfer-kit train`.")
+    if Path(dest).resolve() == src.resolve() or src.resolve().is_relative_to(Path(dest).resolve()):
+        raise ConfigError("dest", str(dest), f"is the run being exported ({src}) or holds it; an export replacing its "
+                          "own source would delete it. Choose another destination.")
     outputs.check_output_dir(dest, overwrite)
     adapter_file = src / "adapter_config.json"
     peft_type = json.loads(adapter_file.read_text()).get("peft_type") if adapter_file.is_file() else None

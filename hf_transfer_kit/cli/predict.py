@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ConfigError("texts", texts, "give texts as arguments, with --file, or on standard input.")
+    blank = [i for i, text in enumerate(texts) if not text.strip()]
+    if blank:
+        raise ConfigError("texts", texts[blank[0]], f"input {blank[0] + 1} is empty: there is nothing to predict "
+                          "from; give a non-empty text (or image path).")
     model, preprocessor, config = load_for_inference(args.output_dir)
     rows = get_task(config.task).predict_saved(args.output_dir, model, preprocessor, config, texts,
                                                context=args.context)

@@ -28,6 +28,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, config_required: bool = T
     parser.add_argument("--output-dir", help="shortcut for output_dir=...")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--resume-allow-changes", action="store_true", help="with --resume: accept changed epochs, "
+                        "step counts and logging / evaluation / saving cadence (resume_allow_changes=true)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +46,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         overrides.append("overwrite_output_dir=true")
     if getattr(args, "resume", False):
         overrides.append("resume=true")
+    if getattr(args, "resume_allow_changes", False):
+        overrides.append("resume_allow_changes=true")
     return overrides
 
 

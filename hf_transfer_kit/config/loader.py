@@ -93,6 +93,7 @@ def config_from_dict(raw: Mapping[str, Any], saved: bool = False) -> RecipeConfi
                                             f"{', '.join(top)}.")
     kwargs: dict[str, Any] = {}
     scalars = (("task", str), ("output_dir", str), ("overwrite_output_dir", bool), ("resume", bool),
+               ("resume_allow_changes", bool),
                ("baselines", bool), ("global_batch_size", Optional[int]))
     for key, kind in scalars:
         if key in raw:
@@ -118,24 +119,55 @@ def config_from_dict(raw: Mapping[str, Any], saved: bool = False) -> RecipeConfi
     return RecipeConfig(**kwargs)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last one silently: a second
+    ``strategy:`` block would replace the first)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} appears twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A recipe file as a dict: it must exist, be a file, hold a non-empty mapping and name no key twice."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError("config", str(path), "is a directory; pass the recipe YAML file itself (e.g. "
+                          "recipes/configs/nlp/minilm_lora.yaml, or RUN/recipe_config.yaml of a saved run).")
+    if not p.is_file():
+        raise ConfigError("config", str(path), "the file does not exist; pass the path of a recipe YAML file.")
+    try:
+        raw = yaml.load(p.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        fix = ("remove one of them" if "appears twice" in str(problem) else
+               "fix the syntax there, e.g. quote values that contain ': ' or '#'")
+        raise ConfigError("config", str(path), f"is not valid YAML ({problem}{at}); {fix}.") from err
+    if raw is None:
+        raise ConfigError("config", str(path), "is empty; write the recipe in it (see recipes/configs/), or run "
+                          "`hf-transfer-kit train` with a shipped config such as recipes/configs/nlp/minilm_lora.yaml.")
+    if not isinstance(raw, dict):
+        raise ConfigError("config", str(path), "the YAML is not a mapping; write it with top-level sections "
+                          "model, data, strategy, training (see recipes/configs/).")
+    return raw
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> RecipeConfig:
     """Read a YAML recipe (or start from defaults when ``path`` is None) and apply dotted overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError("config", str(path), "the file does not exist; pass the path of a recipe YAML file.")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as err:
-            where = getattr(err, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-            problem = getattr(err, "problem", None) or type(err).__name__
-            raise ConfigError("config", str(path), f"is not valid YAML ({problem}{at}); fix the syntax there, e.g. "
-                              "quote values that contain ': ' or '#'.") from err
-        if not isinstance(raw, dict):
-            raise ConfigError("config", str(path), "the YAML is not a mapping; write it with top-level sections "
-                              "model, data, strategy, training (see recipes/configs/).")
+    raw = read_yaml(path) if path is not None else {}
     saved = path is not None and Path(path).read_text().startswith(SAVED_HEADER)
     return config_from_dict(apply_overrides(raw, overrides), saved=saved)
 

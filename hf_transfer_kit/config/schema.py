@@ -110,6 +110,8 @@ class DataConfig:
     train_file: Optional[str] = field(default=None, metadata={"help": "Local csv / json / jsonl / parquet training file."})
     validation_file: Optional[str] = field(default=None, metadata={"help": "Local validation file (same formats)."})
     test_file: Optional[str] = field(default=None, metadata={"help": "Local test file (same formats)."})
+    csv_delimiter: str = field(default=",", metadata={"help": "The column separator of .csv files (';' or a tab "
+                               "for many spreadsheet exports)."})
     train_split: str = field(default="train", metadata={"help": "Split name used for training."})
     validation_split: str = field(default="validation", metadata={"help": "Split used for evaluation during training; "
                                   "carved from the training split (seeded) when absent."})
@@ -128,6 +130,9 @@ class DataConfig:
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Cap on validation / test examples."})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
+            raise ConfigError("data.csv_delimiter", self.csv_delimiter, "use one character, e.g. ',' or ';' (quote it "
+                              "in YAML), or '\\t' for tabs.")
         for name in ("validation_size", "test_size"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -136,6 +141,17 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"data.{name}", value, "use a positive count, or null for all examples.")
+
+    def resolve_sources(self, in_memory: bool = False) -> None:
+        """Make the section name the data the run really reads: in-memory datasets win over files, files over
+        ``dataset`` (a Hub name or builtin corpus), so the losers are cleared -- the default ``builtin:bbc_news``
+        must not stay in a run trained on the user's CSV, whose card would then name the wrong data set."""
+        if in_memory:
+            self.dataset = self.dataset_config = None
+            for name in ("train_file", "validation_file", "test_file"):
+                setattr(self, name, None)
+        elif self.train_file:
+            self.dataset = self.dataset_config = None
 
     def scoring(self, file: Optional[str], max_samples: Optional[int]) -> DataConfig:
         """A copy that reads every example of ``file`` as the test split (``hf-transfer-kit evaluate --file``), or
@@ -259,6 +275,10 @@ class RecipeConfig:
                                        "is only removed once the new one is complete)."})
     resume: bool = field(default=False, metadata={"help": "Continue an interrupted run from its last checkpoint "
                          "(same config; needs training.save_strategy steps or epoch)."})
+    resume_allow_changes: bool = field(default=False, metadata={"help": "With resume: continue although training "
+                                       "settings that take effect on resume (epochs / max_steps, logging, evaluation "
+                                       "and saving cadence, evaluation batch size, trackers) differ from the "
+                                       "interrupted run's. Anything else that differs is refused either way."})
     baselines: bool = field(default=True, metadata={"help": "Also score the majority class and the model before "
                             "training on the test split, so the gain from fine-tuning is visible."})
     global_batch_size: Optional[int] = field(default=None, metadata={"help": "Examples per optimizer step over all "

@@ -78,6 +78,9 @@ def _check_training_type(key: str, value: Any, hint: Any) -> Any:
             raise ConfigError(param, value, "use a number, e.g. 3e-4.")
     if key in _AT_LEAST_ONE and value < 1:
         raise ConfigError(param, value, "use a positive whole number, e.g. 8.")
+    if key == "max_steps" and value == 0:
+        raise ConfigError(param, value, "0 steps trains nothing (Trainer would still take one); use a positive step "
+                          "count, or -1 (the default) to train for training.num_train_epochs.")
     if key == "learning_rate" and not value > 0:
         raise ConfigError(param, value, "use a positive learning rate, e.g. 5e-5 (full) or 3e-4 (LoRA, adapters).")
     return value

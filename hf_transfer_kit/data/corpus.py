@@ -3,7 +3,7 @@
 Why a separate loader from the classification one: pretraining text has no labels, so nothing is
 encoded or stratified, and plain ``.txt`` files (one example per line, paragraph or file) are the usual
 form of a domain corpus. Everything else (Hub names, csv / json / parquet files, ``builtin:`` corpora,
-in-memory datasets) goes through :func:`hf_transfer_kit.data.text.load_raw`, so those sources behave and
+in-memory datasets) goes through :func:`hf_transfer_kit.data.files.load_raw`, so those sources behave and
 fail exactly as they do for classification. Labels in such data are simply dropped.
 """
 
@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict, load_dataset
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 from .splits import carve_splits
-from .text import load_raw
+from .files import load_raw
 
 TEXT = "text"
 

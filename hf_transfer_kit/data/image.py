@@ -26,7 +26,8 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, load_dat
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
-from .text import encode_and_split, load_raw
+from .files import load_raw
+from .text import encode_and_split
 
 logger = logging.getLogger("hf_transfer_kit")
 IMAGE_PARAM = "data.image_column"

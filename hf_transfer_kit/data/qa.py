@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 from .splits import carve_splits, check_splits, null_count, require_columns
-from .text import load_raw
+from .files import load_raw
 
 
 def qa_columns(cfg: DataConfig) -> dict[str, str]:

@@ -20,7 +20,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
-from .splits import carve_splits, check_splits, require_columns
+from .splits import carve_splits, check_labels_seen_in_training, check_splits, require_columns
 
 
 def _list_feature(feature: Any) -> Optional[Any]:
@@ -58,6 +58,13 @@ def _multi_hot_from_columns(raw: Mapping[str, Dataset], cfg: DataConfig) -> tupl
 def _multi_label_names(raw: Mapping[str, Dataset], cfg: DataConfig, num_labels: Optional[int]) -> list[str]:
     first = next(iter(raw.values()))
     item = _list_feature(first.features[cfg.label_column])
+
+    def labels_of(ds: Dataset) -> set:
+        inner = _list_feature(ds.features[cfg.label_column])
+        values = {v for row in ds[cfg.label_column] for v in row}
+        return {inner.int2str(v) for v in values} if isinstance(inner, ClassLabel) else values
+
+    check_labels_seen_in_training(raw, cfg, labels_of)
     if cfg.label_names:
         return list(cfg.label_names)
     if isinstance(item, ClassLabel):

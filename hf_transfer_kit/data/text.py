@@ -14,57 +14,9 @@ from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
-from .builtin import load_builtin
-from .splits import carve_splits, check_splits, null_count, require_columns
+from .files import load_raw
+from .splits import carve_splits, check_labels_seen_in_training, check_splits, null_count, require_columns
 from .targets import encode_targets
-
-_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-
-
-def _load_files(cfg: DataConfig) -> DatasetDict:
-    files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
-    out = {}
-    for split, path in files.items():
-        if path is None:
-            continue
-        param = f"data.{split}_file"
-        suffix = Path(path).suffix.lower()
-        if suffix not in _FORMATS:
-            raise ConfigError(param, path, f"unsupported format; use one of {', '.join(_FORMATS)}.")
-        if not Path(path).is_file():
-            raise ConfigError(param, path, "the file does not exist; check the path.")
-        try:
-            out[split] = load_dataset(_FORMATS[suffix], data_files=str(path), split="train")
-        except Exception as err:  # noqa: BLE001 -- datasets wraps parser errors in several types; same advice
-            cause = err.__cause__ or err
-            reason = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
-            raise ConfigError(param, path, f"could not be read as {_FORMATS[suffix]} ({reason}); check that the file "
-                              f"is valid {suffix[1:]} and holds at least one example.") from err
-    return DatasetDict(out)
-
-
-def load_raw(cfg: DataConfig, in_memory: Optional[Mapping[str, Dataset]] = None) -> DatasetDict:
-    """In-memory datasets win over files, files over ``data.dataset`` (Hub name or ``builtin:``)."""
-    if in_memory:
-        return DatasetDict({k: v for k, v in in_memory.items() if v is not None})
-    if not cfg.train_file and (cfg.validation_file or cfg.test_file):
-        given = "data.validation_file" if cfg.validation_file else "data.test_file"
-        raise ConfigError("data.train_file", None, f"{given} is set but no training file; set data.train_file too "
-                          "(evaluation files are only read beside a training file).")
-    if cfg.train_file:
-        raw = _load_files(cfg)
-        return DatasetDict({cfg.train_split if k == "train" else getattr(cfg, f"{k}_split"): v for k, v in raw.items()})
-    if cfg.dataset is None:
-        raise ConfigError("data.dataset", None, "give a Hub dataset name, data.train_file, or pass datasets in memory.")
-    if cfg.dataset.startswith("builtin:"):
-        return load_builtin(cfg.dataset)
-    try:
-        loaded = load_dataset(cfg.dataset, cfg.dataset_config)
-    except Exception as err:  # noqa: BLE001 -- datasets raises many types; the user needs the same advice for all
-        raise ConfigError("data.dataset", cfg.dataset, f"could not be loaded ({type(err).__name__}: {err}); check the "
-                          "name, or use data.train_file for local files.") from err
-    return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
-
 
 def text_columns(cfg: DataConfig) -> dict[str, str]:
     """The input columns a text task reads, keyed by the parameter that names each."""
@@ -113,6 +65,12 @@ def _label_names(raw: DatasetDict, cfg: DataConfig, num_labels: Optional[int]) -
     if type(feature).__name__ in ("List", "LargeList", "Sequence"):
         raise ConfigError("data.label_column", cfg.label_column, "holds lists of labels; for several labels per "
                           "example set model.problem_type=multi_label.")
+    def labels_of(ds: Dataset) -> set:
+        column = ds.features[cfg.label_column]
+        values = set(ds[cfg.label_column])
+        return {column.int2str(v) for v in values} if isinstance(column, ClassLabel) else values
+
+    check_labels_seen_in_training(raw, cfg, labels_of)
     if cfg.label_names:
         names = list(cfg.label_names)
     elif isinstance(feature, ClassLabel):

@@ -16,7 +16,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 from .splits import carve_splits, check_splits, require_columns
-from .text import load_raw
+from .files import load_raw
 
 #: Label id for positions the loss and the metrics skip (special tokens, non-first sub-tokens).
 IGNORE = -100

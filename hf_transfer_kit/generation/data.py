@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict
 from ..config.schema import DataConfig
 from ..data.splits import carve_splits
 from ..data.masking import group_into_blocks
-from ..data.text import load_raw
+from ..data.files import load_raw
 from ..errors import ConfigError
 
 #: Internal column names once the user's columns are checked (``data.prompt_column`` -> ``input``...).

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import functools
 import inspect
 import json
@@ -39,13 +40,14 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import outputs
+from .. import outputs, resume_check
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
 from ..config import DataConfig, RecipeConfig, load_config, save_config
 from ..config.training import TRAINING_DEFAULTS
 from ..console import Progress, expected_new_head
+from ..data import provenance
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
 from ..launch import resolve_training_kwargs
@@ -81,11 +83,19 @@ def convert_section(section: Any, cls: type) -> Any:
     return cls(**{name: value for name, value in vars(section).items() if name in names})
 
 
+#: Files that hold a checkpoint's weights (pickled ones are refused unless model.allow_pickle).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+
+
 def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str = "model.name_or_path") -> str:
     """Resolve ``builtin:`` names; a path that looks local must exist and hold safetensors weights (unless
     pickles are explicitly allowed); a Hub id is checked when loaded (``use_safetensors``)."""
     path = resolve_model_path(name_or_path)
     local = Path(path)
+    if local.is_dir() and (local / "config.json").is_file() and not any(
+            p.suffix in WEIGHT_SUFFIXES or p.name.endswith(".safetensors.index.json") for p in local.iterdir()):
+        raise ConfigError(param, name_or_path, f"{path} has a config.json but no weights (no *.safetensors file); "
+                          "point at the complete checkpoint directory (the one save_pretrained wrote).")
     if local.exists():
         pickled = [p.name for p in local.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
         if pickled and not list(local.glob("*.safetensors")) and not allow_pickle:
@@ -210,6 +220,7 @@ class Recipe:
         data = self.config.data
         self.in_memory = {data.train_split: train_dataset, data.validation_split: eval_dataset,
                           data.test_split: test_dataset} if train_dataset is not None else {}
+        data.resolve_sources(in_memory=bool(self.in_memory))  # the config names what the run really reads
         self.callbacks = list(callbacks)
         self.trainer: Any = None
         #: Set by a caller that publishes the output itself after ``run`` (``hf-transfer-kit train``).
@@ -290,6 +301,21 @@ class Recipe:
                 recipe.trainer.remove_callback(printer)  # standard output carries the scores only
             return recipe.final_evaluation("test")
 
+    def data_provenance(self) -> dict[str, Any]:
+        """What the run was trained on, for metrics.json and the card (files with their content hashes)."""
+        sizes = {split: len(ds) for split, ds in self.in_memory.items() if ds is not None}
+        return provenance.describe(self.config.data, sizes)
+
+    def input_paths(self) -> dict[str, Optional[str]]:
+        """The user's files this run reads ({parameter: path}): never inside an output the run replaces."""
+        data = self.config.data
+        paths = {f"data.{name}": getattr(data, name, None) for name in ("train_file", "validation_file", "test_file",
+                                                                       "image_folder")}
+        model = self.config.model.name_or_path
+        if not model.startswith("builtin:") and Path(model).expanduser().exists():
+            paths["model.name_or_path"] = model
+        return paths
+
     def has_data_source(self) -> bool:
         """Whether the config names data that can be read again (not only in-memory datasets)."""
         data = self.config.data
@@ -332,7 +358,9 @@ class Recipe:
     def setup(self) -> Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""
         cfg = self.config
-        outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir, cfg.resume)
+        outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir, cfg.resume, inputs=self.input_paths())
+        if cfg.resume:
+            resume_check.check(cfg, outputs.staging_dir(cfg.output_dir))
         model_path = check_model_source(cfg.model.name_or_path, cfg.model.allow_pickle)
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
         self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
@@ -380,10 +408,19 @@ class Recipe:
         return trainer
 
     def output_bytes_estimate(self) -> int:
-        """Disk the run will need: the saved model or adapter, plus a checkpoint with optimizer state if any."""
+        """Disk the run will need: the saved model or adapter with its preprocessor files, card, plots and logs, plus
+        each kept checkpoint (weights, optimizer state, the preprocessor again, RNG / scheduler / trainer state).
+        The preprocessor and the fixed files dominate an adapter run (MiniLM's tokenizer is ~0.7 MB, its LoRA ~0.3 MB)."""
+        import tempfile
+
         saved = 4 * (self.parameters.trainable if self.strategy.saves_adapter else self.parameters.total)
-        checkpoint = 0 if self.args.save_strategy == "no" else saved + 8 * self.parameters.trainable
-        return int(1.1 * (saved + checkpoint * max(1, self.args.save_total_limit or 1)))
+        with tempfile.TemporaryDirectory() as tmp:
+            self.tokenizer.save_pretrained(tmp)
+            preprocessor = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+        fixed = 2 * 2**20  # card, plots, metrics, logs, config
+        checkpoint = 0 if self.args.save_strategy == "no" else \
+            saved + 8 * self.parameters.trainable + preprocessor + 2**20
+        return int(1.2 * (saved + preprocessor + fixed + checkpoint * max(1, self.args.save_total_limit or 1)))
 
     def train(self) -> Any:
         """Trainer.train(), resuming from the last checkpoint with ``resume``; Ctrl-C saves a checkpoint first."""
@@ -410,18 +447,28 @@ class Recipe:
         self.setup()
         staging = outputs.begin(self.config.output_dir, self.config.resume) if self.args.should_save else \
             outputs.staging_dir(self.config.output_dir)
+        if self.args.should_save:
+            resume_check.record(self.config, staging)
         try:
             base = self.baselines() if self.config.baselines else {}
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
-                       "test": self.evaluate("test"), "baselines": base,
+                       "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
                        "parameters": self.parameters.to_dict(), "environment": environment()}
             if self.args.should_save:
                 self.save(staging, metrics)
             self.args_barrier()
             out = outputs.commit(staging, self.config.output_dir) if self.args.should_save else Path(self.config.output_dir)
+        except OSError as err:
+            if err.errno != errno.ENOSPC or not self.args.should_save:
+                raise
+            kept = not outputs.abort(staging)
+            raise ConfigError("output_dir", self.config.output_dir, f"the disk filled up while the run wrote its "
+                              f"output ({err.strerror}); free some space and rerun"
+                              + (f" with --resume (the last checkpoint is kept in {staging})." if kept else
+                                 " (nothing was left behind).")) from err
         except BaseException:
             if self.args.should_save and not outputs.abort(staging) and not isinstance(sys.exc_info()[1],
                                                                                         TrainingInterrupted):

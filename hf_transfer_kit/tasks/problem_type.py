@@ -12,9 +12,30 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from datasets import ClassLabel
 
+from ..data.files import load_raw
+from ..errors import ConfigError
 from ..problems import get_problem, problem_class, saved_problem
 from ..problems.base import Problem
+
+
+def check_label_kind(config: Any, file: str) -> None:
+    """A file of class ids cannot be scored against a run whose classes are names: the ids would be read in the run's
+    label order (sorted names), which need not be the order the file's author meant."""
+    names = list(config.data.label_names or [])
+    if config.model.problem_type != "single_label" or not names or all(n == str(i) for i, n in enumerate(names)):
+        return
+    if config.data.train_file is None:  # an image folder: labels are its folder names
+        return
+    sample = load_raw(config.data)[config.data.train_split]
+    column = config.data.label_column
+    if column in sample.column_names and not isinstance(sample.features[column], ClassLabel):
+        values = sample[column][:1000]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ConfigError("--file", file, f"its '{column}' column holds class ids, but this run's classes are "
+                              f"names {names[:8]}; write the class names in the file (ids would be matched to the "
+                              "run's own order, which need not be yours).")
 
 
 class ProblemTypeMixin:
@@ -59,6 +80,8 @@ class ProblemTypeMixin:
         multi-label) on the run's test split or every example of ``file``."""
         recipe = cls(config)  # type: ignore[call-arg]
         recipe.config.data = recipe.config.data.scoring(file, max_samples)
+        if file:
+            check_label_kind(recipe.config, file)
         splits, names = recipe.raw_splits()
         split = splits["train"] if file else splits["test"]
         if file and max_samples:

@@ -42,6 +42,13 @@ class ImageClassificationDataConfig(LabelDataConfig):
         if not 0 <= self.color_jitter < 1:
             raise ConfigError("data.color_jitter", self.color_jitter, "use a fraction in [0, 1), e.g. 0.2 (0 turns it off).")
 
+    def resolve_sources(self, in_memory: bool = False) -> None:
+        super().resolve_sources(in_memory)
+        if in_memory:
+            self.image_folder = None
+        elif self.image_folder:  # the folder wins over files and data sets
+            self.dataset = self.dataset_config = self.train_file = self.validation_file = self.test_file = None
+
     def scoring(self, file: Optional[str], max_samples: Optional[int]) -> ImageClassificationDataConfig:
         """As for every task, except that ``file`` is an image folder (one subfolder per class)."""
         data = super().scoring(file, max_samples)

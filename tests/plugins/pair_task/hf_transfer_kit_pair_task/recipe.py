@@ -12,7 +12,7 @@ import numpy as np
 from datasets import ClassLabel
 
 from hf_transfer_kit.data.splits import carve_splits, check_splits, require_columns
-from hf_transfer_kit.data.text import load_raw
+from hf_transfer_kit.data.files import load_raw
 from hf_transfer_kit.registry import register_task
 from hf_transfer_kit.tasks.base import pretrained_kwargs
 from hf_transfer_kit.tasks.text import TextRecipe
