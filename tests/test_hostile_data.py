@@ -121,6 +121,17 @@ def test_a_label_only_in_the_test_file_is_refused(tmp_path: Path, tiny_model_dir
     assert train(named).metrics["test"]["label_names"] == ["food", "sports", "tech", "weather"]  # explicit: kept
 
 
+def test_a_tag_only_in_the_test_file_is_refused(tmp_path: Path, tiny_model_dir: str) -> None:
+    rows = [{"tokens": ["John", "went", "home"], "ner_tags": ["B-PER", "O", "O"]}] * 12
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "test.jsonl").write_text(json.dumps({"tokens": ["in", "Paris"], "ner_tags": ["O", "B-LOC"]}) + "\n")
+    config = config_from_dict({"task": "token-classification", "output_dir": str(tmp_path / "out"),
+                               "model": {"name_or_path": tiny_model_dir},
+                               "data": {"train_file": str(tmp_path / "train.jsonl"),
+                                        "test_file": str(tmp_path / "test.jsonl"), "max_length": 16}})
+    refused(lambda: train(config), "data.tags_column", "['B-LOC']")
+
+
 def test_an_image_class_missing_from_train_is_refused(tmp_path: Path) -> None:
     from test_vision import tiny_vision_models
 

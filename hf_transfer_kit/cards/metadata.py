@@ -111,6 +111,7 @@ def eval_results(run: RunRecord, model_name: str) -> list[Any]:
     return [EvalResult(task_type=run.task, task_name=task_title(run.task),
                        dataset_type=dataset_type, dataset_name=dataset_name,
                        dataset_config=run.config.data.dataset_config, dataset_split=run.config.data.test_split,
+                       dataset_revision=getattr(run.config.data, "dataset_revision", None),
                        metric_type=key, metric_name=label, metric_value=float(test[key]))
             for key, label in result_metrics(run).items()
             if isinstance(test.get(key), (int, float))]

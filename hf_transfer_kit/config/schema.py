@@ -107,6 +107,8 @@ class DataConfig:
                   "in-memory dataset."},
     )
     dataset_config: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    dataset_revision: Optional[str] = field(default=None, metadata={"help": "Hub dataset revision (branch, tag or "
+                                            "commit) to load; recorded in the model card."})
     train_file: Optional[str] = field(default=None, metadata={"help": "Local csv / json / jsonl / parquet training file."})
     validation_file: Optional[str] = field(default=None, metadata={"help": "Local validation file (same formats)."})
     test_file: Optional[str] = field(default=None, metadata={"help": "Local test file (same formats)."})
@@ -147,11 +149,11 @@ class DataConfig:
         ``dataset`` (a Hub name or builtin corpus), so the losers are cleared -- the default ``builtin:bbc_news``
         must not stay in a run trained on the user's CSV, whose card would then name the wrong data set."""
         if in_memory:
-            self.dataset = self.dataset_config = None
+            self.dataset = self.dataset_config = self.dataset_revision = None
             for name in ("train_file", "validation_file", "test_file"):
                 setattr(self, name, None)
         elif self.train_file:
-            self.dataset = self.dataset_config = None
+            self.dataset = self.dataset_config = self.dataset_revision = None
 
     def scoring(self, file: Optional[str], max_samples: Optional[int]) -> DataConfig:
         """A copy that reads every example of ``file`` as the test split (``hf-transfer-kit evaluate --file``), or

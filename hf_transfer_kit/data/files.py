@@ -120,7 +120,7 @@ def load_raw(cfg: DataConfig, in_memory: Optional[Mapping[str, Dataset]] = None)
     if cfg.dataset.startswith("builtin:"):
         return load_builtin(cfg.dataset)
     try:
-        loaded = load_dataset(cfg.dataset, cfg.dataset_config)
+        loaded = load_dataset(cfg.dataset, cfg.dataset_config, revision=cfg.dataset_revision)
     except Exception as err:  # noqa: BLE001 -- datasets raises many types; the user needs the same advice for all
         raise ConfigError("data.dataset", cfg.dataset, f"could not be loaded ({type(err).__name__}: {err}); check the "
                           "name, or use data.train_file for local files.") from err

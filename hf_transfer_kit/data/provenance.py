@@ -38,7 +38,8 @@ def describe(data: Any, in_memory_sizes: Optional[dict[str, int]] = None) -> dic
         return {"source": "files", "files": files}
     if data.dataset and data.dataset.startswith("builtin:"):
         return {"source": "builtin", "dataset": data.dataset}
-    return {"source": "hub", "dataset": data.dataset, "config": data.dataset_config}
+    return {"source": "hub", "dataset": data.dataset, "config": data.dataset_config,
+            "revision": getattr(data, "dataset_revision", None)}
 
 
 def label(provenance: dict[str, Any]) -> str:
@@ -50,4 +51,6 @@ def label(provenance: dict[str, Any]) -> str:
         sizes = provenance.get("examples") or {}
         return "in-memory dataset (" + ", ".join(f"{n} {split}" for split, n in sizes.items()) + " examples)"
     name = provenance.get("dataset") or "unknown"
-    return f"{name} ({provenance['config']})" if provenance.get("config") else name
+    details = [f"configuration {provenance['config']}" if provenance.get("config") else "",
+               f"revision {provenance['revision']}" if provenance.get("revision") else ""]
+    return name + (f" ({', '.join(d for d in details if d)})" if any(details) else "")

@@ -78,19 +78,19 @@ def carve_splits(encoded: Mapping[str, Dataset], cfg: DataConfig, seed: int) -> 
     return DatasetDict(splits)
 
 
-def check_labels_seen_in_training(raw: Mapping[str, Dataset], cfg: DataConfig,
-                                  labels_of: Any) -> None:
+def check_labels_seen_in_training(raw: Mapping[str, Dataset], cfg: DataConfig, labels_of: Any,
+                                  param: str = "data.label_column") -> None:
     """Every class an evaluation split uses must occur in the training split: a class seen only in the test or
     validation data would become an extra, untrained output that scores 0 and is predicted later. Allowed only
     where ``data.label_names`` lists the classes explicitly (then such a class is kept on purpose).
-    ``labels_of(ds)`` gives the set of class names a split uses."""
+    ``labels_of(ds)`` gives the set of class names a split uses; ``param`` names the column setting."""
     if cfg.label_names or cfg.train_split not in raw:
         return
     trained = labels_of(raw[cfg.train_split])
     for split, ds in raw.items():
         unseen = sorted(labels_of(ds) - trained, key=str) if split != cfg.train_split else []
         if unseen:
-            raise ConfigError("data.label_column", cfg.label_column, f"split '{split}' has label(s) "
+            raise ConfigError(param, getattr(cfg, param.removeprefix("data.")), f"split '{split}' has label(s) "
                               f"{unseen[:10]} that the training split never shows, so the model could not learn "
                               f"them (classes in training: {sorted(trained, key=str)[:10]}); add training examples "
                               "of them, drop those examples, or list every class in data.label_names to keep an "

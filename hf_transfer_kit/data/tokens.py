@@ -15,7 +15,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from ..config.schema import DataConfig
 from ..errors import ConfigError
-from .splits import carve_splits, check_splits, require_columns
+from .splits import carve_splits, check_labels_seen_in_training, check_splits, require_columns
 from .files import load_raw
 
 #: Label id for positions the loss and the metrics skip (special tokens, non-first sub-tokens).
@@ -35,6 +35,13 @@ def _feature_names(ds: Dataset, column: str) -> Optional[list[str]]:
 def tag_names(raw: Mapping[str, Dataset], cfg: DataConfig) -> list[str]:
     """``data.label_names``, else the feature's names, else the sorted string tags with ``O`` first."""
     first = raw[cfg.train_split]
+
+    def tags_of(ds: Dataset) -> set:
+        inner = _feature_names(ds, cfg.tags_column)
+        used = {t for row in ds[cfg.tags_column] if isinstance(row, list) for t in row if isinstance(t, (str, int))}
+        return {inner[t] if inner and isinstance(t, int) and 0 <= t < len(inner) else t for t in used}
+
+    check_labels_seen_in_training(raw, cfg, tags_of, param="data.tags_column")
     if cfg.label_names:
         return list(cfg.label_names)
     names = _feature_names(first, cfg.tags_column)

@@ -47,7 +47,8 @@ class ImageClassificationDataConfig(LabelDataConfig):
         if in_memory:
             self.image_folder = None
         elif self.image_folder:  # the folder wins over files and data sets
-            self.dataset = self.dataset_config = self.train_file = self.validation_file = self.test_file = None
+            self.dataset = self.dataset_config = self.dataset_revision = None
+            self.train_file = self.validation_file = self.test_file = None
 
     def scoring(self, file: Optional[str], max_samples: Optional[int]) -> ImageClassificationDataConfig:
         """As for every task, except that ``file`` is an image folder (one subfolder per class)."""
