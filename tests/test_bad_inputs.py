@@ -895,3 +895,48 @@ def _documented_message(entry: BadInput) -> str:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---- the same inputs on the real shipped model ------------------------------------------------------------------
+
+#: Inputs sized against the tiny BERT (2 layers, 128 positions, a bare encoder as teacher): valid for MiniLM-L6.
+TINY_SIZED = {"freeze-more-layers-than-exist", "lora-freeze-more-layers-than-exist",
+              "pretrain-max-length-beyond-positions", "distill-layers-beyond-depth"}
+
+
+def _real_model_params() -> Iterator[Any]:
+    """Text entries that run on the tiny BERT, run again on the real MiniLM-L6: a check that holds only on tiny models
+    (a position table the tokenizer's model_max_length happens to match, say) is caught here."""
+    for entry in CATALOGUE:
+        uses_tiny = "<tiny-bert>" in json.dumps(base_config(entry.config.get("task"))) + json.dumps(entry.config)
+        vision = re.search(r"image-classification|<tiny-vit>|<tiny-cnn>", json.dumps(entry.config))
+        if uses_tiny and not vision and not entry.gap and entry.config_path is None and entry.hub_env is None \
+                and entry.id not in TINY_SIZED:
+            yield pytest.param(entry, id=entry.id)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", list(_real_model_params()))
+def test_bad_input_names_the_same_parameter_on_the_real_model(entry: BadInput, tmp_path: Path, tiny_model_dir: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import MINILM
+    from hf_transfer_kit.errors import ConfigError
+
+    if entry.skip_if is not None and entry.skip_if():
+        pytest.skip(entry.skip_if())
+    if entry.hide_modules:
+        import importlib.util
+
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in entry.hide_modules
+                            else real_find_spec(name, *a, **k))
+    for name, content in entry.files.items():
+        path = tmp_path / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        trigger(entry, {"<tmp>": str(tmp_path), "<tiny-bert>": MINILM}, tmp_path)
+    assert info.value.param == entry.param, str(info.value)
