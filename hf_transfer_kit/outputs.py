@@ -122,7 +122,10 @@ def begin(output_dir: str | Path, resume: bool = False) -> Path:
     """Create the staging directory for ``output_dir``: fresh, or kept as is when resuming from its checkpoints."""
     staging = staging_dir(output_dir)
     if staging.exists() and not resume:
-        shutil.rmtree(staging)  # `.NAME.partial`: a name only the kit gives
+        if any(staging.iterdir()) and not (staging / MARKER).is_file() and not any(staging.glob("checkpoint-*")):
+            raise ConfigError("output_dir", str(output_dir), f"{staging} exists but was not left by a run of the kit; "
+                              "it is never deleted: move it away, or choose another output_dir.")
+        shutil.rmtree(staging)  # a run's leftover staging folder (its marker or checkpoints prove it)
     staging.mkdir(parents=True, exist_ok=True)
     (staging / MARKER).write_text("An output of hf_transfer_kit: `--overwrite` may replace this directory.\n")
     return staging
