@@ -115,14 +115,24 @@ def test_missing_model_path_fails_fast(tmp_path: Path) -> None:
 
 def test_existing_output_dir_is_refused_then_replaced_with_overwrite(tmp_path: Path, tiny_model_dir: str) -> None:
     cfg = tiny_config(tmp_path, tiny_model_dir)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "keep.txt").write_text("previous run")
+    first = TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
+    (first.output_dir / "notes.txt").write_text("written into the previous run")
     with pytest.raises(ConfigError, match="overwrite"):
         TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
-    assert (tmp_path / "out" / "keep.txt").exists()
+    assert (first.output_dir / "notes.txt").exists()
     cfg.overwrite_output_dir = True
-    TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
-    assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "metrics.json").exists()
+    TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()  # a run of the kit: replaced
+    assert not (tmp_path / "out" / "notes.txt").exists() and (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_overwrite_refuses_a_directory_the_kit_did_not_write(tmp_path: Path, tiny_model_dir: str) -> None:
+    cfg = tiny_config(tmp_path, tiny_model_dir)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("the user's")
+    cfg.overwrite_output_dir = True
+    with pytest.raises(ConfigError, match="not an output of hf_transfer_kit"):
+        TextClassificationRecipe(cfg, train_dataset=toy_dataset(12)).run()
+    assert (tmp_path / "out" / "keep.txt").read_text() == "the user's"
 
 
 def test_same_seed_gives_same_metrics_twice(tmp_path: Path, tiny_model_dir: str) -> None:
