@@ -736,6 +736,27 @@ def hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
     return apply
 
 
+def write_files(entry: BadInput, tmp_path: Path) -> None:
+    """The entry's files under <tmp> (str or bytes; a name ending in "/" is a directory)."""
+    for name, content in entry.files.items():
+        path = tmp_path / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+
+
+def hide_modules(entry: BadInput, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the entry's packages look uninstalled (``importlib.util.find_spec`` answers None)."""
+    if entry.hide_modules:
+        import importlib.util
+
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in entry.hide_modules
+                            else real_find_spec(name, *a, **k))
+
+
 def _params() -> Iterator[Any]:
     for entry in CATALOGUE:
         marks = [pytest.mark.xfail(strict=True, raises=KnownGap, reason=entry.gap)] if entry.gap else []
@@ -752,21 +773,10 @@ def test_bad_input_fails_early_with_param_value_and_fix(entry: BadInput, tmp_pat
 
     if entry.skip_if is not None and (reason := entry.skip_if()):
         pytest.skip(reason)
-    for name, content in entry.files.items():
-        path = tmp_path / name
-        if name.endswith("/"):
-            path.mkdir(parents=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    write_files(entry, tmp_path)
     if entry.hub_env is not None:
         hub_env(entry.hub_env)
-    if entry.hide_modules:
-        import importlib.util
-
-        real_find_spec = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in entry.hide_modules
-                            else real_find_spec(name, *a, **k))
+    hide_modules(entry, monkeypatch)
     before = snapshot(tmp_path)
     train_calls: list[int] = []
     real_train = transformers.Trainer.train
@@ -924,19 +934,8 @@ def test_bad_input_names_the_same_parameter_on_the_real_model(entry: BadInput, t
 
     if entry.skip_if is not None and entry.skip_if():
         pytest.skip(entry.skip_if())
-    if entry.hide_modules:
-        import importlib.util
-
-        real_find_spec = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name in entry.hide_modules
-                            else real_find_spec(name, *a, **k))
-    for name, content in entry.files.items():
-        path = tmp_path / name
-        if name.endswith("/"):
-            path.mkdir(parents=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    hide_modules(entry, monkeypatch)
+    write_files(entry, tmp_path)
     with pytest.raises(ConfigError) as info:
         trigger(entry, {"<tmp>": str(tmp_path), "<tiny-bert>": MINILM}, tmp_path)
     assert info.value.param == entry.param, str(info.value)

@@ -14,7 +14,7 @@ from conftest import MINILM, tiny_config
 from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.data.qa import best_spans, prepare_features
 from hf_transfer_kit.errors import ConfigError
-from hf_transfer_kit.metrics.squad import normalize_answer, squad_scores
+from hf_transfer_kit.tasks.question_answering.metrics import normalize_answer, squad_scores
 from hf_transfer_kit.tasks import QuestionAnsweringRecipe
 
 CITIES = ["Paris", "Berlin", "Rome", "Madrid", "Vienna", "Lisbon"]

@@ -13,7 +13,7 @@ from conftest import MINILM, tiny_config
 from hf_transfer_kit.config import config_from_dict
 from hf_transfer_kit.data.tokens import IGNORE, align_labels, continuation_ids, tokenize_and_align
 from hf_transfer_kit.errors import ConfigError
-from hf_transfer_kit.metrics.entities import entity_scores, get_entities
+from hf_transfer_kit.tasks.token_classification.metrics import entity_scores, get_entities
 from hf_transfer_kit.tasks import TokenClassificationRecipe
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

@@ -3,7 +3,7 @@
 The model scores every context token as the answer's start and end; long contexts are read in overlapping
 windows (``data.doc_stride``), and post-processing picks the best valid span over all windows of a question
 (:func:`hf_transfer_kit.data.qa.best_spans`). Scores are SQuAD v1.1 exact match and F1 (offline,
-:mod:`hf_transfer_kit.metrics.squad`). Predictions use the same windows and post-processing and have the shape of
+:mod:`.metrics`). Predictions use the same windows and post-processing and have the shape of
 transformers' former ``pipeline("question-answering")`` (removed in transformers 5): ``{answer, score, start, end}``.
 """
 
@@ -18,7 +18,7 @@ from datasets import DatasetDict
 from ...config import RecipeConfig
 from ...data.qa import best_spans, check_question_room, prepare_features, prepare_qa_splits
 from ...errors import ConfigError
-from ...metrics.squad import squad_scores
+from .metrics import squad_scores
 from ...registry import register_task
 from ..base import pretrained_kwargs
 from ..text import TextRecipe

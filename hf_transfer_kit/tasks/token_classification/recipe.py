@@ -3,7 +3,7 @@
 Words arrive pre-split with one tag each; the tokenizer cuts words into sub-tokens, so tags are aligned to them
 (``data.label_alignment``: the first piece only, or every piece) and special tokens are ignored (-100).
 Evaluation always scores one tag per word (the first piece's), so 'first' and 'all' runs compare: entity-level
-precision / recall / F1 with seqeval's rules for IOB / BIOES tags (offline, :mod:`hf_transfer_kit.metrics.entities`),
+precision / recall / F1 with seqeval's rules for IOB / BIOES tags (offline, :mod:`.metrics`),
 token accuracy and macro F1 over tags for other tag sets (POS). Predictions come from transformers'
 ``pipeline("token-classification")`` on the trained model, so they have its familiar shape.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from ...data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
 from ...metrics import load_metric
-from ...metrics.entities import entity_scores, is_entity_scheme
+from .metrics import entity_scores, is_entity_scheme
 from ...registry import register_task
 from ..base import pretrained_kwargs
 from ..text import TextRecipe
