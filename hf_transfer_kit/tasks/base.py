@@ -287,11 +287,11 @@ class Recipe:
             recipe.tokenizer = preprocessor
             splits, names = recipe.load_data()
             recipe.label_names = list(config.data.label_names or names)
-            if file:  # every example of the file is scored
-                splits["test"] = splits["train"]
+            scored = splits["train"] if file else splits["test"]  # a file is scored whole (nothing carved out)
             if max_samples:
-                splits["test"] = splits["test"].select(range(min(max_samples, len(splits["test"]))))
-            recipe.splits = splits
+                scored = scored.select(range(min(max_samples, len(scored))))
+            # only the scored examples are preprocessed; every split name a task's preprocess reads points at them
+            recipe.splits = splits = type(splits)({name: scored for name in ("train", "validation", "test")})
             recipe.datasets = recipe.preprocess(splits)
             recipe.model = model
             recipe.trainer = transformers.Trainer(model=model, args=recipe.args, eval_dataset=recipe.datasets["test"],
