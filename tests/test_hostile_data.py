@@ -328,3 +328,14 @@ def test_odd_image_modes_train_and_predict(tmp_path: Path) -> None:
     result = train(config)
     assert result.metrics["test"]["num_examples"] >= 2 and "skipped_unreadable_images" not in result.metrics["test"]
     assert main(["predict", str(result.output_dir), str(tmp_path / "imgs" / "cat" / "3.jpg")]) == 0
+
+
+def test_a_json_array_of_rows_still_reads(tmp_path: Path) -> None:
+    """Rows as one pretty-printed JSON array: valid JSON, read as before (not taken for broken JSON Lines)."""
+    from hf_transfer_kit.data.files import load_raw
+    from hf_transfer_kit.tasks.text_classification.config import TextClassificationDataConfig
+
+    rows = [{"text": "football", "label": "sports"}, {"text": "pasta", "label": "food"}]
+    (tmp_path / "rows.json").write_text(json.dumps(rows, indent=2))
+    raw = load_raw(TextClassificationDataConfig(dataset=None, train_file=str(tmp_path / "rows.json")))
+    assert raw["train"]["text"] == ["football", "pasta"] and raw["train"]["label"] == ["sports", "food"]

@@ -54,17 +54,23 @@ def _check_csv_header(path: Path, param: str, delimiter: str) -> None:
 
 
 def _json_problem(path: Path) -> Optional[str]:
-    """Where a JSON / JSON Lines file breaks, by line number (datasets reports a character position)."""
+    """Where a JSON / JSON Lines file breaks, by line number (datasets reports a character position). A whole-file
+    JSON document (an array of rows, or an object of columns) is fine; otherwise each line must be one object."""
     text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):  # one JSON array
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as err:
-            return f"line {err.lineno}, column {err.colno}: {err.msg}"
+    try:
+        json.loads(text)
         return None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    except json.JSONDecodeError as whole:
+        document = whole
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    first_line_alone = True
+    try:
+        json.loads(lines[0][1]) if lines else None
+    except json.JSONDecodeError:
+        first_line_alone = False
+    if text.lstrip().startswith("[") or not first_line_alone:  # one JSON document, broken somewhere
+        return f"line {document.lineno}, column {document.colno}: {document.msg}"
+    for number, line in lines:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
@@ -92,7 +98,7 @@ def _load_files(cfg: DataConfig) -> DatasetDict:
             _check_csv_header(path, param, cfg.csv_delimiter)
         problem = _json_problem(path) if suffix in (".json", ".jsonl") else None
         if problem:
-            raise ConfigError(param, name, f"is not valid JSON Lines at {problem}; fix that line.")
+            raise ConfigError(param, name, f"is not valid JSON at {problem}; fix that line.")
         options = {"sep": cfg.csv_delimiter} if suffix == ".csv" else {}
         try:
             out[split] = load_dataset(_FORMATS[suffix], data_files=str(path), split="train", **options)
