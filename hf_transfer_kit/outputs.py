@@ -16,11 +16,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .config.loader import SAVED_HEADER
 from .errors import ConfigError
 
 #: Written into every output the kit commits: the proof that ``--overwrite`` may replace the directory.
 MARKER = ".hf_transfer_kit"
-_SAVED_HEADER = "# Resolved hf_transfer_kit recipe."
 
 
 def is_ours(directory: str | Path) -> bool:
@@ -30,7 +30,7 @@ def is_ours(directory: str | Path) -> bool:
         return True
     config = out / "recipe_config.yaml"
     try:
-        return config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(_SAVED_HEADER)
+        return config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(SAVED_HEADER)
     except OSError:
         return False
 

@@ -84,7 +84,8 @@ def convert_section(section: Any, cls: type) -> Any:
 
 
 #: Files that hold a checkpoint's weights (pickled ones are refused unless model.allow_pickle).
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+WEIGHT_SUFFIXES = (".safetensors", ".gguf") + PICKLED_SUFFIXES
 
 
 def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str = "model.name_or_path") -> str:
@@ -97,7 +98,7 @@ def check_model_source(name_or_path: str, allow_pickle: bool = False, param: str
         raise ConfigError(param, name_or_path, f"{path} has a config.json but no weights (no *.safetensors file); "
                           "point at the complete checkpoint directory (the one save_pretrained wrote).")
     if local.exists():
-        pickled = [p.name for p in local.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+        pickled = [p.name for p in local.glob("*") if p.suffix in PICKLED_SUFFIXES]
         if pickled and not list(local.glob("*.safetensors")) and not allow_pickle:
             raise ConfigError("model.allow_pickle", False, f"{path} has only pickled weights ({', '.join(pickled[:3])}), "
                               "which can run arbitrary code when loaded; convert them to safetensors, or set "
@@ -309,8 +310,7 @@ class Recipe:
     def input_paths(self) -> dict[str, Optional[str]]:
         """The user's files this run reads ({parameter: path}): never inside an output the run replaces."""
         data = self.config.data
-        paths = {f"data.{name}": getattr(data, name, None) for name in ("train_file", "validation_file", "test_file",
-                                                                       "image_folder")}
+        paths = {f"data.{name}": getattr(data, name, None) for name in provenance.FILE_PARAMS}
         model = self.config.model.name_or_path
         if not model.startswith("builtin:") and Path(model).expanduser().exists():
             paths["model.name_or_path"] = model
@@ -319,8 +319,7 @@ class Recipe:
     def has_data_source(self) -> bool:
         """Whether the config names data that can be read again (not only in-memory datasets)."""
         data = self.config.data
-        return bool(data.dataset or data.train_file)
-
+        return bool(data.dataset) or any(getattr(data, name, None) for name in provenance.FILE_PARAMS)
 
     def preprocess(self, splits: Any) -> Any:
         raise NotImplementedError

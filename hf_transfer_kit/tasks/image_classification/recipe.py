@@ -71,9 +71,6 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
             in_memory=self.in_memory, problem_type=self.config.model.problem_type)
         return splits, names
 
-    def has_data_source(self) -> bool:
-        return super().has_data_source() or bool(self.config.data.image_folder)
-
     @classmethod
     def saved_logits(cls, model: Any, preprocessor: Any, config: Any, examples: Any) -> Any:
         return image_logits(model, preprocessor, list(examples[config.data.image_column]), batch_size=64)
