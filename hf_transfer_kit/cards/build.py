@@ -14,6 +14,7 @@ from typing import Any, Optional
 from .. import plots
 from ..config import RecipeConfig
 from ..errors import ConfigError
+from ..problems.class_weights import describe as class_weighting
 from . import metadata, recipe
 from .run import IMAGES_DIR, RunRecord
 from .usage import base_reference, model_reference, usage_snippet
@@ -91,6 +92,7 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
         "test_split": cfg.data.test_split,
         "num_test_examples": test.get("num_examples"),
         "max_length": getattr(cfg.data, "max_length", None),
+        "class_weighting": class_weighting(run.metrics["class_weights"]) if run.metrics.get("class_weights") else None,
         "results": [(label, _number(test[key])) for key, label in
                     metadata.result_metrics(run).items()
                     if isinstance(test.get(key), (int, float))],

@@ -137,9 +137,25 @@ def hyperparameter_rows(run: RunRecord) -> list[tuple[str, str]]:
     steps = [e["step"] for e in run.log_history if "step" in e]
     if steps:
         rows.append(("optimizer steps run", str(max(steps))))
-    epoch = (run.metrics.get("train") or {}).get("epoch")
+    train = run.metrics.get("train") or {}
+    epoch = train.get("epoch")
     if isinstance(epoch, (int, float)):
         rows.append(("epochs run", f"{epoch:.3g}"))
+    stop = train.get("stopping") or {}
+    if stop.get("auto"):
+        rows.append(("epoch budget (num_train_epochs: auto)", show(stop.get("budget_epochs"))))
+    if stop.get("stopped"):
+        rows.append(("why training stopped", stop["stopped"]))
+    if stop.get("best_step"):
+        rows.append(("checkpoint kept", f"the best on validation {stop.get('best_metric')} "
+                     f"({show(stop.get('best_value'))}), step {stop['best_step']} (epoch {stop.get('best_epoch')})"))
+    if train.get("frozen_blocks_in_eval"):
+        rows.append(("frozen blocks", f"{train['frozen_blocks_in_eval']} ran in eval mode (no dropout, batch-norm "
+                     "statistics kept): strategy.frozen_blocks=eval"))
+    if train.get("batch_norm"):
+        bn = train["batch_norm"]
+        rows.append(("batch-norm statistics", f"recomputed after training for {bn['recomputed']} batch norms over "
+                     f"{bn['batches']} training batches"))
     return rows
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ..attention import known_implementations
 from ..errors import ConfigError
 from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
+from ..problems.class_weights import AUTO_RATIO, check_setting as check_class_weights
 from ..registry import get_task
 from ..strategies import build_strategy_config
 from .training import TRAINING_DEFAULTS, validate_training
@@ -69,6 +70,16 @@ class ModelConfig:
                                 "that maximises F1 on the validation split: 'global' (one for all labels, micro F1), "
                                 "'per_label' (each label its own) or 'none' (keep model.threshold). Saved with the "
                                 "model (thresholds.json) and used by predict / evaluate."})
+    class_weights: Union[str, list[float]] = field(default="auto", metadata={"help": "Single-label heads (text-, "
+                               "image- and token-classification): weight the training cross-entropy per class. 'auto' "
+                               "(default): when the training split's most frequent class outnumbers its rarest by "
+                               f"more than {AUTO_RATIO:g}:1, weight classes by inverse frequency (token tags: its "
+                               "square root, as 'O' dominates NER), else no weighting; 'none': the model's own "
+                               "unweighted loss; or a list, one positive weight per class in the run's label order "
+                               "(data.label_names: a ClassLabel's order, else the sorted label names). Weights are "
+                               "rescaled so the average training example keeps weight 1. Only training is weighted "
+                               "(reported losses and the saved model are not); metrics.json and the card say what "
+                               "was used."})
 
     def __post_init__(self) -> None:
         if not self.name_or_path:
@@ -89,6 +100,7 @@ class ModelConfig:
             raise ConfigError("model.threshold", self.threshold, "use a probability strictly between 0 and 1, e.g. 0.5.")
         if self.tune_threshold not in THRESHOLD_TUNING:
             raise ConfigError("model.tune_threshold", self.tune_threshold, f"use one of {', '.join(THRESHOLD_TUNING)}.")
+        self.class_weights = check_class_weights(self.class_weights, self.problem_type, self.num_labels)
 
 
 @dataclass
@@ -311,13 +323,18 @@ class RecipeConfig:
         if self.global_batch_size is not None and self.global_batch_size < 1:
             raise ConfigError("global_batch_size", self.global_batch_size, "use a positive number of examples, or null.")
 
+        if isinstance(self.model.class_weights, list) and \
+                not getattr(get_task(self.task), "supports_class_weights", False):
+            raise ConfigError("model.class_weights", self.model.class_weights, f"task {self.task} has no single-label "
+                              "classification loss to weight; remove model.class_weights (class weights apply to "
+                              "text-, image- and token-classification).")
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}
         self.hub.check_repo_id()
         if self.distill.teacher and self.task != "distill":
             raise ConfigError("task", self.task, "distill.teacher is set, but only task: distill uses it; set "
                               "task: distill to distil from it, or remove distill.teacher.")
         epochs, max_steps = self.training.get("num_train_epochs", 3), self.training.get("max_steps", -1)
-        if max_steps <= 0 and not epochs > 0:
+        if max_steps <= 0 and epochs != "auto" and not epochs > 0:
             # Trainer would "train" for zero steps and the run would save the untrained model as its result.
-            raise ConfigError("training.num_train_epochs", epochs, "use a positive number of epochs, e.g. 3, or set "
-                              "training.max_steps to a positive step count.")
+            raise ConfigError("training.num_train_epochs", epochs, "use a positive number of epochs, e.g. 3, auto (train "
+                              "until validation stops improving), or set training.max_steps to a positive step count.")

@@ -26,6 +26,17 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "bf16": "auto",
 }
 
+#: The kit's own fields of the ``training`` section (read by ``stopping.py``, never passed to TrainingArguments),
+#: with their help text for ``--help``.
+KIT_TRAINING_FIELDS: dict[str, tuple[Any, str]] = {
+    "early_stopping_patience": (None, "Stop after this many evaluations without improvement of the task's main "
+                                "validation metric, and restore the best checkpoint. null = off (3 with "
+                                "num_train_epochs: auto)."),
+    "early_stopping_threshold": (0.0, "How much the main validation metric must improve to count as better."),
+}
+#: Fields that also take ``auto`` (resolved once the training split is known: ``stopping.py``).
+AUTO_FIELDS = ("num_train_epochs",)
+
 #: TrainingArguments' own Hub fields. The kit publishes through ``hub`` (one push of the finished, atomic
 #: output; the token only from HF_TOKEN / ``hf auth login``): a token in the config would be saved into
 #: recipe_config.yaml, and Trainer's own push would upload from the staging directory mid-run.
@@ -98,6 +109,21 @@ def _check_report_to(value: Any) -> None:
                               f"{name}) or set training.report_to=none.")
 
 
+def _check_kit_field(key: str, value: Any) -> Any:
+    param = f"training.{key}"
+    if key == "early_stopping_patience":
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(param, value, "use a positive whole number of evaluations, e.g. 3, or null (off).")
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(param, value, "use a number >= 0, e.g. 0.001.") from err
+    if isinstance(value, bool) or not number >= 0:
+        raise ConfigError(param, value, "use a number >= 0, e.g. 0.001.")
+    return number
+
+
 def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``training`` keys, types and ranges against TrainingArguments' fields (numbers given as strings are
     coerced), so a bad setting fails at parse time rather than when the Trainer first uses it."""
@@ -107,12 +133,18 @@ def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(TrainingArguments)
     out: dict[str, Any] = {}
     for key, value in training.items():
+        if key in KIT_TRAINING_FIELDS:
+            out[key] = _check_kit_field(key, value)
+            continue
+        if key in AUTO_FIELDS and value == "auto":
+            out[key] = value
+            continue
         if key == "output_dir":
             raise ConfigError("training.output_dir", value, "set the top-level output_dir instead.")
         if key not in fields:
             raise ConfigError(
                 f"training.{key}", value,
-                f"not a transformers.TrainingArguments field.{closest(key, fields)} Check the name against "
+                f"not a transformers.TrainingArguments field.{closest(key, [*fields, *KIT_TRAINING_FIELDS])} Check the name against "
                 "`hf-transfer-kit train --help` or the TrainingArguments documentation.",
             )
         if key in _HUB_TRAINING_FIELDS:

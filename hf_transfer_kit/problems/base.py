@@ -26,6 +26,8 @@ class Problem:
     """Target-specific steps of a classification recipe: the recipe calls these, the strategies never see them."""
 
     name: ClassVar[str]
+    #: The validation metric that picks the best checkpoint and drives early stopping, and whether higher is better.
+    main_metric: ClassVar[tuple[str, bool]] = ("loss", False)
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -78,6 +80,7 @@ class SingleLabel(Problem):
     """One class per example: cross-entropy, accuracy / macro F1, majority-class baseline."""
 
     #: Test metrics for the card and its model-index (metrics.json key -> label).
+    main_metric = ("accuracy", True)
     card_metrics: ClassVar[dict[str, str]] = {"accuracy": "Accuracy", "f1": "F1 (macro)",
                                               "precision": "Precision (macro)", "recall": "Recall (macro)"}
 

@@ -22,6 +22,7 @@ class MultiLabel(Problem):
     on the validation split (``model.tune_threshold``), saved in ``thresholds.json`` and used by predict and
     evaluate, so the test split never chooses it."""
 
+    main_metric = ("micro_f1", True)
     card_metrics: ClassVar[dict[str, str]] = {
         "micro_f1": "F1 (micro)", "macro_f1": "F1 (macro)", "subset_accuracy": "Subset accuracy",
         "micro_precision": "Precision (micro)", "micro_recall": "Recall (micro)", "label_accuracy": "Accuracy (per label)"}

@@ -30,6 +30,7 @@ class Regression(Problem):
     target's units, and on save the affine map is folded into the head's output layer, so the saved model
     predicts raw values for any loader (``pipeline``, plain transformers, ``predict``)."""
 
+    main_metric = ("rmse", False)
     card_metrics: ClassVar[dict[str, str]] = {"rmse": "RMSE", "mae": "MAE", "pearson": "Pearson r",
                                               "spearman": "Spearman rho", "mse": "MSE"}
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError, closest
 from ..fields import build_dataclass
+from .frozen import FROZEN_BLOCK_MODES
 
 
 @dataclass
@@ -25,6 +26,15 @@ class StrategyConfig:
     """Base of every strategy's config. Subclasses add their own fields with help text."""
 
     name: str = field(default="full", metadata={"help": "Strategy name (see the strategy table in the README)."})
+    frozen_blocks: str = field(default="eval", metadata={
+        "help": "'eval': blocks with no trainable parameter (embeddings, frozen layers, a frozen backbone) run without "
+                "dropout and keep their batch-norm statistics while the model trains; 'train': transformers' default "
+                "(dropout on and batch norms updating everywhere). See strategies/frozen.py."})
+
+    def __post_init__(self) -> None:
+        if self.frozen_blocks not in FROZEN_BLOCK_MODES:
+            raise ConfigError("strategy.frozen_blocks", self.frozen_blocks,
+                              f"use one of {', '.join(FROZEN_BLOCK_MODES)}.{closest(str(self.frozen_blocks), FROZEN_BLOCK_MODES)}")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StrategyConfig:

@@ -62,6 +62,7 @@ class LayerwiseConfig(StrategyConfig):
         "help": "Optimizer steps (unfreeze=step) or epochs (unfreeze=epoch) between two unfreezings."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 < self.layer_lr_decay <= 1:
             raise ConfigError("strategy.layer_lr_decay", self.layer_lr_decay,
                               "use a factor in (0, 1], e.g. 0.9; 1.0 gives every layer the same learning rate.")

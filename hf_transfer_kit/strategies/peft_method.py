@@ -80,6 +80,7 @@ class PeftStrategyConfig(StrategyConfig):
         if not isinstance(freeze_bottom, int) or isinstance(freeze_bottom, bool) or freeze_bottom < 0:
             raise ConfigError("strategy.freeze_bottom_layers", freeze_bottom, "use 0 (adapters in every block) or a "
                               "positive number of bottom blocks to leave frozen, e.g. 3.")
+        frozen_blocks = raw.pop("frozen_blocks", "eval")
         nested = raw.pop("options", None) or {}
         raw = {**nested, **raw}
         fields = method_fields(peft_config_class(method))
@@ -93,7 +94,8 @@ class PeftStrategyConfig(StrategyConfig):
             options.setdefault("target_modules", "auto")
             _check_target_spec(options["target_modules"])
         _check_method_fields(peft_config_class(method), options)
-        return cls(name=name, method=method, options=options, freeze_bottom_layers=freeze_bottom)
+        return cls(name=name, method=method, options=options, freeze_bottom_layers=freeze_bottom,
+                   frozen_blocks=frozen_blocks)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -101,6 +103,8 @@ class PeftStrategyConfig(StrategyConfig):
             out["method"] = self.method
         if self.freeze_bottom_layers:
             out["freeze_bottom_layers"] = self.freeze_bottom_layers
+        if self.frozen_blocks != "eval":
+            out["frozen_blocks"] = self.frozen_blocks
         return {**out, **self.options}
 
     @classmethod
@@ -266,6 +270,7 @@ class LoraStrategyConfig(PeftStrategyConfig):
     default_options: ClassVar[dict[str, Any]] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # peft.LoraConfig accepts r=0 or a dropout of 2 and fails (or silently does nothing) later; catch it here.
         r, alpha, dropout = (self.options.get(k) for k in ("r", "lora_alpha", "lora_dropout"))
         if not isinstance(r, int) or isinstance(r, bool) or r < 1:

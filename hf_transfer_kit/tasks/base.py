@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import outputs, resume_check
+from .. import batchnorm, outputs, resume_check, stopping
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
@@ -50,9 +50,10 @@ from ..console import Progress, expected_new_head
 from ..data import provenance
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
-from ..launch import resolve_training_kwargs
+from ..launch import resolve_training_kwargs, world_size
 from ..metrics import write_json
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
+from ..strategies.frozen import frozen, hold_frozen_blocks_in_eval
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -171,6 +172,8 @@ class Recipe:
     preprocessor_arg: ClassVar[str] = "tokenizer"
     #: PEFT task type for adapters on this task's models (None where PEFT has none).
     peft_task_type: ClassVar[Optional[str]] = None
+    #: The validation metric that picks the best checkpoint and drives early stopping, and whether higher is better.
+    main_metric: ClassVar[tuple[str, bool]] = ("loss", False)
     #: Test metrics the card and its ``model-index`` report (metrics.json key -> label), in card order.
     card_metrics: ClassVar[dict[str, str]] = {}
     #: The argument(s) of the card's usage snippet call, as Python source.
@@ -327,6 +330,11 @@ class Recipe:
     def data_collator(self) -> Any:
         return None
 
+    def loss_function(self) -> Any:
+        """The Trainer's ``compute_loss_func(outputs, labels, num_items_in_batch)``, or None for the model's own loss
+        (single-label heads: class weights, :mod:`hf_transfer_kit.problems.class_weights`)."""
+        return None
+
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         raise NotImplementedError
 
@@ -334,16 +342,24 @@ class Recipe:
         """Metrics on ``split`` for metrics.json (the task may add e.g. a confusion matrix)."""
         return self.trainer.evaluate(self.datasets[split], metric_key_prefix=split)
 
+    def best_metric(self) -> tuple[str, bool]:
+        """(validation metric, higher is better) that picks the best checkpoint and drives early stopping."""
+        return self.main_metric
+
     def baselines(self) -> dict[str, float]:
         """Scores that make the fine-tuned number meaningful (computed before training)."""
         return {}
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def training_arguments(self, output_dir: Path) -> Any:
+    def training_arguments(self, output_dir: Path, train_size: Optional[int] = None) -> Any:
+        """TrainingArguments for this run; ``auto`` fields are resolved for ``train_size`` training examples (a
+        placeholder until the data is loaded: see ``stopping.py``)."""
         from transformers import TrainingArguments
 
         cfg = self.config
         kwargs = resolve_training_kwargs(cfg.training, cfg.strategy.name, cfg.global_batch_size)
+        per_step = kwargs.get("per_device_train_batch_size", 8) * world_size() * kwargs.get("gradient_accumulation_steps", 1)
+        kwargs = stopping.resolve(kwargs, train_size, per_step, self.best_metric())
         try:
             return TrainingArguments(output_dir=str(output_dir), **kwargs)
         except (TypeError, ValueError) as err:
@@ -368,6 +384,7 @@ class Recipe:
             self.splits, self.label_names = self.load_data()
             self.tokenizer = self.load_preprocessor(model_path)
             self.datasets = self.preprocess(self.splits)
+        self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir), len(self.datasets["train"]))
         from transformers import set_seed
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
@@ -378,12 +395,16 @@ class Recipe:
             # checkpointing would then drop every gradient. transformers does this itself only for models fed
             # `input_ids`; vision models (`pixel_values`) with a frozen stem need it from us.
             model.enable_input_require_grads()
+        blocks = hold_frozen_blocks_in_eval(model) if cfg.strategy.frozen_blocks == "eval" else []
         self.model = self.strategy.apply(model)
+        self.frozen_blocks = len(frozen(blocks))
         self.parameters = parameter_report(self.model)
         if self.args.process_index == 0:  # one line per run, not per rank
             print(f"[hf_transfer_kit] strategy={cfg.strategy.name} {self.parameters.summary()}", flush=True)
         outputs.check_disk_space(cfg.output_dir, self.output_bytes_estimate())
         self.interrupt = InterruptToCheckpoint()
+        self.bn_tracker = batchnorm.Tracker(self.model)  # which batch norms update while training
+        self.batch_norm: dict[str, Any] = {}
         self.trainer = self.build_trainer()
         return self
 
@@ -399,7 +420,9 @@ class Recipe:
                               eval_dataset=self.datasets["validation"], processing_class=self.tokenizer,
                               data_collator=self.data_collator(),
                               compute_metrics=None if self.loss_only else self.compute_metrics,
-                              callbacks=[*self.callbacks, self.interrupt])
+                              compute_loss_func=self.loss_function(),
+                              callbacks=[*self.callbacks, self.interrupt,
+                                         *filter(None, [stopping.callback(self.config.training)])])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
         if trainer.pop_callback(transformers.ProgressCallback) is not None:
@@ -433,6 +456,7 @@ class Recipe:
                 f"interrupted at step {self.trainer.state.global_step}; a checkpoint was saved in "
                 f"{outputs.staging_dir(self.config.output_dir)}. Resume with the same command plus --resume "
                 "(or resume=true).")
+        self.batch_norm = batchnorm.recompute(self.trained_model(), self.bn_tracker, self.trainer)
         return output
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
@@ -453,7 +477,10 @@ class Recipe:
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
-            metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2)},
+            metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2),
+                                 "stopping": stopping.report(self.trainer.state, self.args, self.config.training),
+                                 "frozen_blocks_in_eval": self.frozen_blocks,
+                                 **({"batch_norm": self.batch_norm} if self.batch_norm else {})},
                        "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
                        "parameters": self.parameters.to_dict(), "environment": environment()}
             if self.args.should_save:

@@ -18,6 +18,7 @@ from ..data.files import load_raw
 from ..errors import ConfigError
 from ..problems import get_problem, problem_class, saved_problem
 from ..problems.base import Problem
+from ..problems.class_weights import ClassWeightsMixin
 
 
 def check_label_kind(config: Any, file: str) -> None:
@@ -38,8 +39,9 @@ def check_label_kind(config: Any, file: str) -> None:
                               "run's own order, which need not be yours).")
 
 
-class ProblemTypeMixin:
-    """Single-label, multi-label or regression heads on the same model class, data and strategies."""
+class ProblemTypeMixin(ClassWeightsMixin):
+    """Single-label, multi-label or regression heads on the same model class, data and strategies; a single-label
+    head's loss may be class-weighted (``model.class_weights``, :class:`ClassWeightsMixin`)."""
 
     config: Any
 
@@ -61,11 +63,22 @@ class ProblemTypeMixin:
     # ---- shared by every problem type -------------------------------------------------------------------------------
     def load_data(self) -> tuple[Any, list[str]]:
         splits, names = self.raw_splits()
+        self.check_class_weights(names)  # a list of the wrong length fails as soon as the labels are known
         return self.problem.prepare(splits), names
+
+    def class_weights_apply(self) -> bool:
+        return self.supports_class_weights and self.config.model.problem_type == "single_label"
+
+    def training_label_counts(self) -> list[int]:
+        labels = np.asarray(list(self.splits["train"]["label"]), dtype=np.int64)  # the label column only: no image decoded
+        return np.bincount(labels, minlength=len(self.label_names)).tolist()
 
     @classmethod
     def result_metrics(cls, config: Any) -> dict[str, str]:
         return dict(problem_class(config.model.problem_type).card_metrics)
+
+    def best_metric(self) -> tuple[str, bool]:
+        return problem_class(self.config.model.problem_type).main_metric
 
     @classmethod
     def predict_saved(cls, run_dir: str | os.PathLike, model: Any, preprocessor: Any, config: Any,

@@ -48,6 +48,8 @@ class DistillationRecipe(TextClassificationRecipe):
 
     task = "distill"
     pipeline_task = "text-classification"
+    #: The student learns the teacher's class distribution; weighting the hard labels would pull it elsewhere.
+    supports_class_weights = False
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

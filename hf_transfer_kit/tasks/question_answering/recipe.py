@@ -38,6 +38,7 @@ class QuestionAnsweringRecipe(TextRecipe):
     peft_task_type = "QUESTION_ANS"
     needs_fast_tokenizer = "answer spans are mapped back to the text through offset mappings"
     positions_hint = " (and a doc_stride below it)"
+    main_metric = ("f1", True)
     card_metrics = {"exact_match": "Exact match (%)", "f1": "F1 (%)"}
     usage_example = 'question="Who announced it?", context="The government announced it today."'
     per_example_mean_loss = True  # (start CE + end CE) / 2, each a mean over examples

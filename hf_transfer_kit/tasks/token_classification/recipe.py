@@ -17,6 +17,7 @@ import numpy as np
 
 from ...data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
 from ...metrics import load_metric
+from ...problems.class_weights import SQRT_INVERSE, ClassWeightsMixin
 from .metrics import entity_scores, is_entity_scheme
 from ...registry import register_task
 from ..base import pretrained_kwargs
@@ -49,7 +50,7 @@ def tagging_scores(gold: list[list[int]], found: list[list[int]], names: list[st
 
 
 @register_task
-class TokenClassificationRecipe(TextRecipe):
+class TokenClassificationRecipe(ClassWeightsMixin, TextRecipe):
     """Fine-tune a pretrained encoder to tag every word (named entities, chunks, parts of speech)."""
 
     task = "token-classification"
@@ -57,13 +58,25 @@ class TokenClassificationRecipe(TextRecipe):
     auto_model = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
     needs_fast_tokenizer = "tag alignment needs the word of every sub-token"
+    main_metric = ("f1", True)
     card_metrics = {"f1": "F1 (entities, micro)", "precision": "Precision (entities, micro)",
                     "recall": "Recall (entities, micro)", "accuracy": "Accuracy (tokens)"}
     usage_example = '"Replace this with a sentence whose words to tag."'
+    #: ``model.class_weights: auto`` counts the tags the loss sees and weights them by the square root of inverse
+    #: frequency: 'O' outnumbers the rarest tag by thousands to one in NER (see problems/class_weights.py).
+    class_weight_power = SQRT_INVERSE
+    class_weight_unit = "tokens"
 
     def load_data(self) -> tuple[Any, list[str]]:
-        return prepare_token_splits(self.config.data, seed=self.config.training.get("seed", 42),
-                                    in_memory=self.in_memory)
+        splits, names = prepare_token_splits(self.config.data, seed=self.config.training.get("seed", 42),
+                                             in_memory=self.in_memory)
+        self.check_class_weights(names)  # a list of the wrong length fails as soon as the tags are known
+        return splits, names
+
+    def training_label_counts(self) -> list[int]:
+        """Tag counts over the training tokens as aligned for the loss (-100: specials, ignored pieces)."""
+        labels = np.fromiter((t for row in self.datasets["train"]["labels"] for t in row), dtype=np.int64)
+        return np.bincount(labels[labels != IGNORE], minlength=len(self.label_names)).tolist()
 
     def load_preprocessor(self, model_path: str) -> Any:
         tokenizer = super().load_preprocessor(model_path)

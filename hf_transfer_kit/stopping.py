@@ -1,0 +1,97 @@
+"""Train until it stops improving: ``training.num_train_epochs: auto`` and early stopping.
+
+A fixed epoch count suits the data set it was tuned on. ``auto`` instead gives a generous budget, evaluates on the
+validation split at a cadence that suits the data size, stops after ``early_stopping_patience`` evaluations without
+improvement of the task's main metric, and restores the best checkpoint (``load_best_model_at_end``). The stopping
+itself is transformers' ``EarlyStoppingCallback``; its counter is part of every checkpoint, so ``--resume`` goes on
+counting where the run stopped.
+
+The rule, in numbers (module constants below):
+
+* budget: ``ceil(AUTO_EXAMPLES / n_train)`` epochs, at least ``MIN_EPOCHS`` and at most ``MAX_EPOCHS`` -- about
+  AUTO_EXAMPLES examples seen for small data sets, a few passes for large ones;
+* cadence: once per epoch, or every ``EVAL_EVERY_MAX_STEPS`` optimizer steps when an epoch is longer than that;
+* patience: ``AUTO_PATIENCE`` evaluations, unless ``training.early_stopping_patience`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from .config.training import KIT_TRAINING_FIELDS
+from .errors import ConfigError
+
+AUTO_EXAMPLES = 12_000
+MIN_EPOCHS = 3
+MAX_EPOCHS = 20
+EVAL_EVERY_MAX_STEPS = 250
+AUTO_PATIENCE = 3
+
+
+def resolve(training: Mapping[str, Any], train_size: Optional[int], batch_per_step: int,
+            best_metric: tuple[str, bool]) -> dict[str, Any]:
+    """``training`` as TrainingArguments keywords: ``auto`` resolved for ``train_size`` examples (a placeholder of one
+    epoch while the size is unknown), the kit's own fields taken out, and best-checkpoint selection switched on
+    when early stopping is."""
+    kwargs = {k: v for k, v in training.items() if k not in KIT_TRAINING_FIELDS}
+    auto = kwargs.get("num_train_epochs") == "auto"
+    patience = training.get("early_stopping_patience") or (AUTO_PATIENCE if auto else None)
+    if auto:
+        if train_size is None:
+            kwargs["num_train_epochs"] = 1
+            return kwargs
+        if kwargs.get("eval_strategy") == "no":
+            raise ConfigError("training.eval_strategy", "no", "num_train_epochs: auto stops on the validation "
+                              "scores, so it needs evaluation; remove eval_strategy, or give a number of epochs.")
+        steps_per_epoch = max(1, math.ceil(train_size / batch_per_step))
+        kwargs["num_train_epochs"] = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(AUTO_EXAMPLES / train_size)))
+        every = steps_per_epoch if steps_per_epoch <= EVAL_EVERY_MAX_STEPS else \
+            math.ceil(steps_per_epoch / math.ceil(steps_per_epoch / EVAL_EVERY_MAX_STEPS))
+        kwargs.update(eval_strategy="steps", eval_steps=every, save_strategy="steps", save_steps=every)
+    if patience:
+        if kwargs.get("eval_strategy") == "no":
+            raise ConfigError("training.early_stopping_patience", patience, "early stopping needs evaluation on the "
+                              "validation split; remove eval_strategy: no, or early_stopping_patience.")
+        if kwargs.get("save_strategy") != kwargs.get("eval_strategy") and kwargs.get("save_strategy") != "best":
+            kwargs["save_strategy"] = kwargs.get("eval_strategy")  # the best checkpoint must be saved to be restored
+            if kwargs.get("eval_strategy") == "steps":
+                kwargs.setdefault("save_steps", kwargs.get("eval_steps"))
+        metric, greater = best_metric
+        kwargs.setdefault("load_best_model_at_end", True)
+        kwargs.setdefault("metric_for_best_model", metric)
+        kwargs.setdefault("greater_is_better", greater)
+        kwargs.setdefault("restore_callback_states_from_checkpoint", True)  # the patience counter resumes too
+    return kwargs
+
+
+def callback(training: Mapping[str, Any]) -> Any:
+    """transformers' ``EarlyStoppingCallback`` for this run, or None when early stopping is off."""
+    from transformers import EarlyStoppingCallback
+
+    patience = training.get("early_stopping_patience") or (
+        AUTO_PATIENCE if training.get("num_train_epochs") == "auto" else None)
+    if not patience:
+        return None
+    return EarlyStoppingCallback(early_stopping_patience=patience,
+                                 early_stopping_threshold=float(training.get("early_stopping_threshold") or 0.0))
+
+
+def report(state: Any, args: Any, training: Mapping[str, Any]) -> dict[str, Any]:
+    """How long the run trained and why it stopped, for metrics.json and the card."""
+    budget_steps = state.max_steps
+    out: dict[str, Any] = {"epochs_trained": round(float(state.epoch or 0.0), 2), "steps": state.global_step,
+                           "budget_epochs": float(args.num_train_epochs) if args.max_steps <= 0 else None,
+                           "budget_steps": budget_steps, "auto": training.get("num_train_epochs") == "auto"}
+    if args.load_best_model_at_end and state.best_global_step:
+        steps_per_epoch = state.global_step / max(float(state.epoch or 1.0), 1e-9)
+        out.update(best_step=state.best_global_step, best_epoch=round(state.best_global_step / steps_per_epoch, 2),
+                   best_metric=args.metric_for_best_model, best_value=state.best_metric)
+    patience = training.get("early_stopping_patience") or (AUTO_PATIENCE if out["auto"] else None)
+    if patience and state.global_step < budget_steps:
+        out["stopped"] = (f"early stopping: validation {args.metric_for_best_model} did not improve for {patience} "
+                          "evaluations")
+    else:
+        out["stopped"] = "the step budget was reached"
+    return out
