@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..attention import known_implementations
-from ..errors import ConfigError
+from ..errors import ConfigError, closest
 from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
 from ..problems.class_weights import AUTO_RATIO, check_setting as check_class_weights
 from ..registry import get_task
@@ -27,6 +27,9 @@ TEXT_SAMPLE_BY = ("line", "paragraph", "document")
 #: Which sub-tokens of a word carry its tag when training token classification.
 LABEL_ALIGNMENTS = ("first", "all")
 
+
+#: ``model.pooling`` values (tasks/text_classification/pooled.py).
+POOLINGS = ("auto", "model", "mean", "cls")
 
 @dataclass
 class ModelConfig:
@@ -55,6 +58,14 @@ class ModelConfig:
                   "training steps on a CPU run eager attention, whose backward pass is faster there (~10 % per "
                   "step on MiniLM-L6; evaluation keeps sdpa). 'sdpa', 'eager', 'flash_attention_2', ... are passed "
                   "to from_pretrained and used throughout."},
+    )
+    pooling: str = field(
+        default="auto",
+        metadata={"help": "Text classification: how the head reads the encoder. 'auto': for the linear probe, the "
+                  "pooling the checkpoint was trained with where a sentence-transformers config names it (mean for "
+                  "all-MiniLM-L6-v2), else the model's own head; other strategies keep the model's own head. "
+                  "'mean' (mean of the token states), 'cls' (the first token's state) or 'model' (the model's own "
+                  "head, e.g. BERT's [CLS] pooler). See tasks/text_classification/pooled.py."},
     )
     # ---- what the head predicts (text- and image-classification) ----
     problem_type: str = field(
@@ -93,6 +104,9 @@ class ModelConfig:
                 named = ", ".join(k for k in known if k != "auto")
                 raise ConfigError("model.attn_implementation", self.attn_implementation, f"use 'auto' (the default) "
                                   f"or one of {named} (or a Hub kernel repo, 'org/name').")
+        if self.pooling not in POOLINGS:
+            raise ConfigError("model.pooling", self.pooling, f"use one of {', '.join(POOLINGS)}."
+                              f"{closest(str(self.pooling), POOLINGS)}")
         if self.problem_type not in PROBLEM_TYPES:
             raise ConfigError("model.problem_type", self.problem_type, f"use one of {', '.join(PROBLEM_TYPES)}.")
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or \

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import batchnorm, outputs, resume_check, stopping
+from .. import batchnorm, outputs, probe, resume_check, stopping
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
@@ -342,6 +342,15 @@ class Recipe:
         """Metrics on ``split`` for metrics.json (the task may add e.g. a confusion matrix)."""
         return self.trainer.evaluate(self.datasets[split], metric_key_prefix=split)
 
+    def unaugmented(self, split: str) -> Any:
+        """``split`` as the model reads it, without random augmentation (the linear probe's cached features)."""
+        return self.datasets[split]
+
+    def caches_features(self) -> bool:
+        """Whether the head trains on cached features (``probe.py``): a linear probe with one head, one process."""
+        return bool(getattr(self.config.strategy, "cache_features", False)) and world_size() == 1 and \
+            probe.head_of(self.trained_model()) is not None
+
     def best_metric(self) -> tuple[str, bool]:
         """(validation metric, higher is better) that picks the best checkpoint and drives early stopping."""
         return self.main_metric
@@ -405,6 +414,7 @@ class Recipe:
         self.interrupt = InterruptToCheckpoint()
         self.bn_tracker = batchnorm.Tracker(self.model)  # which batch norms update while training
         self.batch_norm: dict[str, Any] = {}
+        self.probe_cost: dict[str, Any] = {}
         self.trainer = self.build_trainer()
         return self
 
@@ -449,8 +459,12 @@ class Recipe:
         if self.trainer is None:
             self.setup()
         checkpoint = outputs.latest_checkpoint(self.config.output_dir) if self.config.resume else None
+        resume_from = str(checkpoint) if checkpoint else None
         with self.interrupt.installed():
-            output = self.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            if self.caches_features():
+                output, self.probe_cost = probe.train_head(self, resume_from)
+            else:
+                output = self.trainer.train(resume_from_checkpoint=resume_from)
         if self.interrupt.fired:
             raise TrainingInterrupted(
                 f"interrupted at step {self.trainer.state.global_step}; a checkpoint was saved in "
@@ -480,6 +494,7 @@ class Recipe:
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2),
                                  "stopping": stopping.report(self.trainer.state, self.args, self.config.training),
                                  "frozen_blocks_in_eval": self.frozen_blocks,
+                                 **({"linear_probe": self.probe_cost} if self.probe_cost else {}),
                                  **({"batch_norm": self.batch_norm} if self.batch_norm else {})},
                        "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
                        "parameters": self.parameters.to_dict(), "environment": environment()}

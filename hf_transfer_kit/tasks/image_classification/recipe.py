@@ -116,6 +116,9 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
     def data_collator(self) -> Any:
         return collate
 
+    def unaugmented(self, split: str) -> Any:
+        return self.splits[split].with_transform(self.transforms(train=False))
+
     # ---- model --------------------------------------------------------------------------------
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:

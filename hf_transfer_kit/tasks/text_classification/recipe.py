@@ -13,6 +13,7 @@ from ..base import pretrained_kwargs
 from ..problem_type import ProblemTypeMixin
 from ..text import TextRecipe
 from .config import TextClassificationDataConfig
+from .pooled import PooledForSequenceClassification, resolve_pooling
 
 
 @register_task
@@ -43,12 +44,22 @@ class TextClassificationRecipe(ProblemTypeMixin, TextRecipe):
 
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
-        model = cls.model_class().from_pretrained(
-            model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
-            **pretrained_kwargs(model_config))
-        if model.config.pad_token_id is None:
+        if model_config.pooling in ("mean", "cls"):  # read the encoder as it was trained to be read: pooled.py
+            model = PooledForSequenceClassification.from_encoder(
+                model_path, model_config.pooling, head_config(model_config.problem_type, label_names),
+                **pretrained_kwargs(model_config))
+        else:
+            model = cls.model_class().from_pretrained(
+                model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
+                **pretrained_kwargs(model_config))
+        if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = preprocessor.pad_token_id
         return model
+
+    def load_model(self, model_path: str, label_names: list[str]) -> Any:
+        model = self.config.model
+        model.pooling = resolve_pooling(model.pooling, self.config.strategy.name, model_path, model.revision)
+        return super().load_model(model_path, label_names)
 
     def preprocess(self, splits: Any) -> Any:
         data = self.config.data
