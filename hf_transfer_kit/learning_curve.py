@@ -97,9 +97,11 @@ def sample_per_class(train: Any, k: Shot, seed: int) -> Any:
     return train.select(sorted(picked))
 
 
-def _epochs_for(config: RecipeConfig, n_train: int, min_steps: int) -> float:
+def _epochs_for(config: RecipeConfig, n_train: int, min_steps: int) -> Any:
     """The config's epochs, raised so that a small subset still trains for ``min_steps`` optimizer steps."""
     training = config.training
+    if training.get("num_train_epochs") == "auto":  # early stopping decides, with a budget sized for n_train
+        return "auto"
     epochs = float(training.get("num_train_epochs", 3))
     if min_steps <= 0 or training.get("max_steps", -1) > 0:
         return epochs

@@ -70,11 +70,19 @@ def callback(training: Mapping[str, Any]) -> Any:
     """transformers' ``EarlyStoppingCallback`` for this run, or None when early stopping is off."""
     from transformers import EarlyStoppingCallback
 
+    class EarlyStopping(EarlyStoppingCallback):
+        """Counts only the validation evaluations (the baseline and test scores carry other prefixes)."""
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any, **kwargs: Any) -> None:
+            name = args.metric_for_best_model
+            if (name if name.startswith("eval_") else f"eval_{name}") in metrics:
+                super().on_evaluate(args, state, control, metrics, **kwargs)
+
     patience = training.get("early_stopping_patience") or (
         AUTO_PATIENCE if training.get("num_train_epochs") == "auto" else None)
     if not patience:
         return None
-    return EarlyStoppingCallback(early_stopping_patience=patience,
+    return EarlyStopping(early_stopping_patience=patience,
                                  early_stopping_threshold=float(training.get("early_stopping_threshold") or 0.0))
 
 

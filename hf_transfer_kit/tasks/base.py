@@ -382,6 +382,7 @@ class Recipe:
     def setup(self) -> Recipe:
         """Everything that can fail on bad input runs here, before any output is written or step is taken."""
         cfg = self.config
+        self.requested = copy.deepcopy(cfg)  # what --resume compares: the settings as given, before `auto` resolves
         outputs.check_output_dir(cfg.output_dir, cfg.overwrite_output_dir, cfg.resume, inputs=self.input_paths())
         if cfg.resume:
             resume_check.check(cfg, outputs.staging_dir(cfg.output_dir))
@@ -485,7 +486,7 @@ class Recipe:
         staging = outputs.begin(self.config.output_dir, self.config.resume) if self.args.should_save else \
             outputs.staging_dir(self.config.output_dir)
         if self.args.should_save:
-            resume_check.record(self.config, staging)
+            resume_check.record(self.requested, staging)
         try:
             base = self.baselines() if self.config.baselines else {}
             start = time.perf_counter()
