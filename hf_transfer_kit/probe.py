@@ -72,7 +72,7 @@ def features(trainer: Any, model: nn.Module, head: nn.Module, dataset: Any) -> A
                               "labels": torch.cat(labels).numpy()}).with_format("torch")
 
 
-def train_head(recipe: Any, checkpoint: Optional[str]) -> tuple[Any, dict[str, Any]]:
+def train_head(recipe: Any, checkpoint: Optional[str], before: Any = None) -> tuple[Any, dict[str, Any]]:
     """Train ``recipe``'s head on cached features; returns the head Trainer's TrainOutput and what caching cost."""
     from transformers import ProgressCallback, Trainer, default_data_collator
 
@@ -90,6 +90,8 @@ def train_head(recipe: Any, checkpoint: Optional[str]) -> tuple[Any, dict[str, A
     for callback in trainer.callback_handler.callbacks:  # the run's own: progress, interrupt, early stopping, user's
         if type(callback) not in defaults:
             head_trainer.add_callback(callback)
+    if before is not None:
+        before(head_trainer)  # e.g. the learning-rate range test, on the cached features
     output = head_trainer.train(resume_from_checkpoint=checkpoint)
     trainer.state = head_trainer.state  # the log, epochs and best checkpoint of the run are the head's
     return output, {"cached_features": True, "feature_seconds": round(seconds, 2),

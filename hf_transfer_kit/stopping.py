@@ -37,10 +37,10 @@ def resolve(training: Mapping[str, Any], train_size: Optional[int], batch_per_st
     when early stopping is."""
     kwargs = {k: v for k, v in training.items() if k not in KIT_TRAINING_FIELDS}
     auto = kwargs.get("num_train_epochs") == "auto"
-    patience = training.get("early_stopping_patience") or (AUTO_PATIENCE if auto else None)
+    patience = patience_of(training)
     if auto:
-        if train_size is None:
-            kwargs["num_train_epochs"] = 1
+        if train_size is None or (kwargs.get("max_steps", -1) > 0 and not patience):
+            kwargs["num_train_epochs"] = 1  # a placeholder: the size is not known yet, or max_steps decides alone
             return kwargs
         if kwargs.get("eval_strategy") == "no":
             raise ConfigError("training.eval_strategy", "no", "num_train_epochs: auto stops on the validation "
@@ -66,6 +66,18 @@ def resolve(training: Mapping[str, Any], train_size: Optional[int], batch_per_st
     return kwargs
 
 
+def patience_of(training: Mapping[str, Any]) -> Optional[int]:
+    """The early-stopping patience of a run: the field, or ``AUTO_PATIENCE`` with ``num_train_epochs: auto`` -- except
+    when a fixed ``max_steps`` runs without evaluation, where there is nothing to stop on."""
+    if training.get("early_stopping_patience"):
+        return int(training["early_stopping_patience"])
+    if training.get("num_train_epochs") != "auto":
+        return None
+    if training.get("max_steps", -1) > 0 and training.get("eval_strategy") == "no":
+        return None
+    return AUTO_PATIENCE
+
+
 def callback(training: Mapping[str, Any]) -> Any:
     """transformers' ``EarlyStoppingCallback`` for this run, or None when early stopping is off."""
     from transformers import EarlyStoppingCallback
@@ -78,8 +90,7 @@ def callback(training: Mapping[str, Any]) -> Any:
             if (name if name.startswith("eval_") else f"eval_{name}") in metrics:
                 super().on_evaluate(args, state, control, metrics, **kwargs)
 
-    patience = training.get("early_stopping_patience") or (
-        AUTO_PATIENCE if training.get("num_train_epochs") == "auto" else None)
+    patience = patience_of(training)
     if not patience:
         return None
     return EarlyStopping(early_stopping_patience=patience,
@@ -96,7 +107,7 @@ def report(state: Any, args: Any, training: Mapping[str, Any]) -> dict[str, Any]
         steps_per_epoch = state.global_step / max(float(state.epoch or 1.0), 1e-9)
         out.update(best_step=state.best_global_step, best_epoch=round(state.best_global_step / steps_per_epoch, 2),
                    best_metric=args.metric_for_best_model, best_value=state.best_metric)
-    patience = training.get("early_stopping_patience") or (AUTO_PATIENCE if out["auto"] else None)
+    patience = patience_of(training)
     if patience and state.global_step < budget_steps:
         out["stopped"] = (f"early stopping: validation {args.metric_for_best_model} did not improve for {patience} "
                           "evaluations")

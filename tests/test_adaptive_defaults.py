@@ -222,3 +222,40 @@ def test_real_minilm_probe_beats_the_cls_pooler(tmp_path: Path) -> None:
                                                                      f"model.pooling={pooling}"])
         scores[pooling] = recipe.run().metrics["test"]["accuracy"]
     assert scores["auto"] >= scores["model"] and scores["auto"] > 0.85, scores
+
+
+# ---- the learning-rate range test ---------------------------------------------------------------------------
+def test_rate_rule_minimum_over_ten_and_fallbacks() -> None:
+    from hf_transfer_kit import lr_find
+
+    lrs = [10 ** (-7 + i * 0.25) for i in range(24)]
+    losses = [2.0 - 0.05 * i for i in range(16)] + [1.3 + 0.5 * i for i in range(8)]  # minimum at index 15
+    rate, why = lr_find.choose(lrs, losses)
+    assert rate == pytest.approx(lrs[15] / 10) and "lowest smoothed loss" in why
+    assert lr_find.choose(lrs, [2.0] * 24)[0] is None  # no descent
+    assert lr_find.choose(lrs[:5], losses[:5])[0] is None  # diverged too soon
+
+
+def test_auto_learning_rate_is_found_restored_plotted_and_reused(tmp_path: Path, tiny_model_dir: str) -> None:
+    from hf_transfer_kit import lr_find
+
+    cfg = tiny_config(tmp_path, tiny_model_dir, learning_rate="auto", max_steps=-1, num_train_epochs=2)
+    recipe = TextClassificationRecipe(cfg, train_dataset=toy_dataset(96), test_dataset=toy_dataset(12, seed=1))
+    recipe.setup()
+    before = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+    curve = lr_find.range_test(recipe.trainer, 30)
+    after = recipe.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the test leaves no trace in the weights
+    assert len(curve["lrs"]) >= lr_find.MIN_STEPS and curve["lrs"] == sorted(curve["lrs"])
+
+    result = recipe.run()
+    found = result.metrics["train"]["learning_rate_finder"]
+    assert found["learning_rate"] == recipe.args.learning_rate > 0
+    assert found["steps"] == lr_find.steps_for(recipe.trainer) or found["steps"] < lr_find.steps_for(recipe.trainer)
+    assert (result.output_dir / "images" / "lr_find.png").is_file()
+    assert "learning rate (learning_rate: auto)" in (result.output_dir / "README.md").read_text()
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / lr_find.RESULT_FILE).write_text(json.dumps({"learning_rate": 1.234e-4, "why": "x", "fallback": False}))
+    assert lr_find.find(recipe.trainer, "full", staging)["reused"] and recipe.trainer.args.learning_rate == 1.234e-4

@@ -149,6 +149,12 @@ def hyperparameter_rows(run: RunRecord) -> list[tuple[str, str]]:
     if stop.get("best_step"):
         rows.append(("checkpoint kept", f"the best on validation {stop.get('best_metric')} "
                      f"({show(stop.get('best_value'))}), step {stop['best_step']} (epoch {stop.get('best_epoch')})"))
+    if train.get("learning_rate_finder"):
+        found = train["learning_rate_finder"]
+        rows.append(("learning rate (learning_rate: auto)", f"{found['learning_rate']:.3g}: " + (
+            f"the strategy's fallback, as {found['why']}" if found.get("fallback") else found["why"])
+            + f" (range test: {found['steps']} steps, {found['seconds']:.1f} s, "
+              f"{100 * found['share_of_run']:.1f} % of training)"))
     if train.get("frozen_blocks_in_eval"):
         rows.append(("frozen blocks", f"{train['frozen_blocks_in_eval']} ran in eval mode (no dropout, batch-norm "
                      "statistics kept): strategy.frozen_blocks=eval"))

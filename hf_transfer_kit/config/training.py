@@ -34,8 +34,9 @@ KIT_TRAINING_FIELDS: dict[str, tuple[Any, str]] = {
                                 "num_train_epochs: auto)."),
     "early_stopping_threshold": (0.0, "How much the main validation metric must improve to count as better."),
 }
-#: Fields that also take ``auto`` (resolved once the training split is known: ``stopping.py``).
-AUTO_FIELDS = ("num_train_epochs",)
+#: Fields that also take ``auto``: the epochs once the training split is known (``stopping.py``), the learning rate
+#: by a range test before training (``lr_find.py``).
+AUTO_FIELDS = ("num_train_epochs", "learning_rate")
 
 #: TrainingArguments' own Hub fields. The kit publishes through ``hub`` (one push of the finished, atomic
 #: output; the token only from HF_TOKEN / ``hf auth login``): a token in the config would be saved into

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import batchnorm, outputs, probe, resume_check, stopping
+from .. import batchnorm, lr_find, outputs, probe, resume_check, stopping
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
@@ -369,6 +369,7 @@ class Recipe:
         kwargs = resolve_training_kwargs(cfg.training, cfg.strategy.name, cfg.global_batch_size)
         per_step = kwargs.get("per_device_train_batch_size", 8) * world_size() * kwargs.get("gradient_accumulation_steps", 1)
         kwargs = stopping.resolve(kwargs, train_size, per_step, self.best_metric())
+        kwargs = lr_find.placeholder(kwargs, cfg.strategy.name)
         try:
             return TrainingArguments(output_dir=str(output_dir), **kwargs)
         except (TypeError, ValueError) as err:
@@ -416,6 +417,7 @@ class Recipe:
         self.bn_tracker = batchnorm.Tracker(self.model)  # which batch norms update while training
         self.batch_norm: dict[str, Any] = {}
         self.probe_cost: dict[str, Any] = {}
+        self.lr_found: dict[str, Any] = {}
         self.trainer = self.build_trainer()
         return self
 
@@ -463,8 +465,9 @@ class Recipe:
         resume_from = str(checkpoint) if checkpoint else None
         with self.interrupt.installed():
             if self.caches_features():
-                output, self.probe_cost = probe.train_head(self, resume_from)
+                output, self.probe_cost = probe.train_head(self, resume_from, self.find_learning_rate)
             else:
+                self.find_learning_rate(self.trainer)
                 output = self.trainer.train(resume_from_checkpoint=resume_from)
         if self.interrupt.fired:
             raise TrainingInterrupted(
@@ -473,6 +476,11 @@ class Recipe:
                 "(or resume=true).")
         self.batch_norm = batchnorm.recompute(self.trained_model(), self.bn_tracker, self.trainer)
         return output
+
+    def find_learning_rate(self, trainer: Any) -> None:
+        """``training.learning_rate: auto``: the range test on ``trainer`` (the head's, for a cached probe)."""
+        if lr_find.is_auto(self.config.training):
+            self.lr_found = lr_find.find(trainer, self.config.strategy.name, outputs.staging_dir(self.config.output_dir))
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         """Score the model in memory on ``split`` (``train``, ``validation`` or ``test``)."""
@@ -496,6 +504,8 @@ class Recipe:
                                  "stopping": stopping.report(self.trainer.state, self.args, self.config.training),
                                  "frozen_blocks_in_eval": self.frozen_blocks,
                                  **({"linear_probe": self.probe_cost} if self.probe_cost else {}),
+                                 **({"learning_rate_finder": lr_find.summary(self.lr_found, train_seconds)}
+                                    if self.lr_found else {}),
                                  **({"batch_norm": self.batch_norm} if self.batch_norm else {})},
                        "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
                        "parameters": self.parameters.to_dict(), "environment": environment()}
