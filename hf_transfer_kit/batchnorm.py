@@ -4,9 +4,12 @@ A batch norm that trains updates its running mean and variance as an exponential
 converted from TensorFlow keep TF's decay of 0.99, i.e. torch momentum 0.01: after a few hundred steps the running
 statistics still mostly describe the pretraining data, while the weights have moved to the target data, and the
 model evaluates worse than it trained. torch's ``swa_utils.update_bn`` answers this for averaged weights; we do the
-same for every batch norm that updated during training (those in frozen blocks, held in eval mode by
-``strategies/frozen.py``, keep their pretrained statistics): reset, then one pass over (at most ``MAX_BATCHES``
-batches of) the training data in eval mode elsewhere, with a cumulative average (``momentum=None``).
+same for every batch norm that updated during training too few times to forget its pretraining statistics (more
+than ``STALE_SHARE`` of them left; batch norms in frozen blocks, held in eval mode by ``strategies/frozen.py``, keep
+theirs): reset, then one pass over (at most ``MAX_BATCHES`` batches of) the training data in eval mode elsewhere,
+with a cumulative average (``momentum=None``). After a long run the statistics are already the target data's, and
+recomputing them over augmented batches measured no better (MNIST, 13 epochs: 96.0 % as trained, 95.75 %
+recomputed), so they are left as trained.
 """
 
 from __future__ import annotations
@@ -19,25 +22,33 @@ from torch import nn
 
 #: Batches of the training split the recomputation reads at most (the statistics of 200 batches are stable).
 MAX_BATCHES = 200
+#: Recompute a batch norm when more than this share of its running statistics still comes from before training:
+#: ``(1 - momentum) ** updates`` (momentum 0.01: fewer than ~300 training forwards; torch's default 0.1: ~30).
+STALE_SHARE = 0.05
 
 
 class Tracker:
     """Records which batch norms of ``model`` ran in training mode (and so updated their statistics)."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.updated: set[int] = set()
+        self.updates: dict[int, int] = {}
         self.handles = [m.register_forward_pre_hook(self._seen) for m in model.modules()
                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
 
     def _seen(self, module: nn.Module, args: Any) -> None:
         if module.training:
-            self.updated.add(id(module))
+            self.updates[id(module)] = self.updates.get(id(module), 0) + 1
+
+    def stale(self, module: nn.Module) -> bool:
+        """Whether ``module`` trained, yet too few steps to forget the pretraining statistics (``STALE_SHARE``)."""
+        updates = self.updates.get(id(module), 0)
+        return updates > 0 and module.momentum is not None and (1 - module.momentum) ** updates > STALE_SHARE
 
 
 @torch.no_grad()
 def recompute(model: nn.Module, tracker: Tracker, trainer: Any) -> dict[str, Any]:
-    """Recompute the running statistics of the batch norms that trained; {} when there are none."""
-    norms = [m for m in model.modules() if id(m) in tracker.updated]
+    """Recompute the running statistics of the batch norms that trained too briefly; {} when there are none."""
+    norms = [m for m in model.modules() if tracker.stale(m)]
     for handle in tracker.handles:
         handle.remove()
     if not norms:

@@ -152,13 +152,25 @@ def test_batch_norm_statistics_are_recomputed_on_the_training_data(tmp_path: Pat
     first.register_forward_pre_hook(lambda m, args: inputs.append(args[0].detach()))
     model.train()
     model(pixel_values=pixels[:8])  # one training-mode forward: these norms update
+    assert all(tracker.stale(m) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     report = recompute(model, tracker, trainer)
     assert report["recomputed"] == sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     seen = torch.cat(inputs[1:])  # what the recomputation pass fed the first norm: the whole training split
     assert seen.shape[0] == 16
     torch.testing.assert_close(first.running_mean, seen.mean((0, 2, 3)), rtol=1e-4, atol=1e-4)
-    assert first.momentum == 0.01 or first.momentum == pytest.approx(first.momentum)  # restored, not None
-    assert first.momentum is not None
+    assert first.momentum is not None  # restored after the cumulative pass
+
+
+def test_batch_norms_that_trained_long_enough_are_left_as_trained() -> None:
+    norm = torch.nn.BatchNorm1d(4, momentum=0.1)
+    tracker = Tracker(norm)
+    norm.train()
+    for _ in range(20):
+        norm(torch.randn(8, 4))
+    assert tracker.stale(norm)  # 0.9 ** 20 = 12 % of the initial statistics left
+    for _ in range(20):
+        norm(torch.randn(8, 4))
+    assert not tracker.stale(norm)  # 0.9 ** 40 = 1.5 %
 
 
 # ---- the linear probe ---------------------------------------------------------------------------------------

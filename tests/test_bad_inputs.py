@@ -238,6 +238,11 @@ CATALOGUE: list[BadInput] = [
     BadInput("max-length-beyond-model-positions", "model", "data.max_length", {"data": {"max_length": 100000}},
              data=("300-word texts", _text({"text": [" ".join(["word"] * 300)] * 12, "label": ["a", "b", "c"] * 4})),
              note="the tiny BERT has 128 positions"),
+    BadInput("class-weights-unknown-word", "model", "model.class_weights", {"model": {"class_weights": "balanced"}}),
+    BadInput("class-weights-not-positive", "model", "model.class_weights",
+             {"model": {"class_weights": [1.0, 0.0, 2.0]}}),
+    BadInput("class-weights-wrong-length", "model", "model.class_weights", {"model": {"class_weights": [1.0, 4.0]}},
+             note="the toy data has 3 classes"),
 
     # ---- strategy ---------------------------------------------------------------------------------------------
     BadInput("unknown-strategy", "strategy", "strategy.name", {"strategy": {"name": "lroa"}}),
@@ -391,6 +396,8 @@ CATALOGUE: list[BadInput] = [
              value="label", data=("every label 3.0", _text({"text": ["a b", "c d"] * 6, "label": [3.0] * 12}))),
     BadInput("regression-num-labels-not-one", "problem", "model.num_labels",
              {"model": {"problem_type": "regression", "num_labels": 3}}),
+    BadInput("class-weights-with-multi-label", "problem", "model.class_weights",
+             {"model": {"problem_type": "multi_label", "class_weights": [1.0, 2.0]}}),
     # ---- comparing strategies (hf_transfer_kit/compare.py, strategy_runs.py) --------------------------------
     BadInput("compare-no-strategies", "compare", "--strategies", value=[], command="hf-transfer-kit compare CONFIG",
              call=lambda cfg, tmp: _compare(cfg, tmp, [])),

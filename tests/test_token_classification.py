@@ -84,6 +84,7 @@ def test_entity_scores_by_hand() -> None:
     assert scores["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     assert scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["per_type"]["LOC"]["f1"] == 1.0 and scores["per_type"]["PER"]["precision"] == 0.0
+    assert scores["macro_f1"] == pytest.approx(0.5)  # (LOC 1.0 + PER 0.0) / 2
     assert entity_scores(gold, [["O"] * 4, ["O"] * 2])["f1"] == 0.0  # all-O: no entity found
 
 
@@ -97,6 +98,7 @@ def test_entity_scores_match_seqeval() -> None:
     assert ours["f1"] == pytest.approx(seqeval.f1_score(gold, found))
     assert ours["precision"] == pytest.approx(seqeval.precision_score(gold, found))
     assert ours["recall"] == pytest.approx(seqeval.recall_score(gold, found))
+    assert ours["macro_f1"] == pytest.approx(seqeval.f1_score(gold, found, average="macro"))
 
 
 # ---- training -------------------------------------------------------------------------------------------------

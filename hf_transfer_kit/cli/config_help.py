@@ -6,7 +6,7 @@ import dataclasses
 import textwrap
 
 from ..config.schema import DataConfig, DistillConfig, HubConfig, ModelConfig, RecipeConfig
-from ..config.training import TRAINING_DEFAULTS
+from ..config.training import KIT_TRAINING_FIELDS, TRAINING_DEFAULTS
 from ..registry import discover
 
 
@@ -48,12 +48,13 @@ def config_help() -> str:
     for name, strategy in sorted(STRATEGIES.items()):
         rows = [(f"strategy.{n}", d, h) for n, d, h in strategy.config_cls.field_help()]
         parts.append(_format(f"strategy (name: {name})", rows))
-    training = []
+    training = [(f"training.{name}", default, text) for name, (default, text) in KIT_TRAINING_FIELDS.items()]
     for f in dataclasses.fields(TrainingArguments):
         if not f.init or f.name == "output_dir":
             continue
         default = TRAINING_DEFAULTS.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
         first = " ".join(str(f.metadata.get("help", "")).split()).split(". ")[0]
         training.append((f"training.{f.name}", default, first))
-    parts.append(_format("training (transformers.TrainingArguments; defaults shown are the kit's)", training))
+    parts.append(_format("training (the kit's fields, then transformers.TrainingArguments; defaults shown are the "
+                         "kit's; num_train_epochs and learning_rate also take auto: docs/training.md)", training))
     return "\n\n".join(parts)

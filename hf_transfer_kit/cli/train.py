@@ -72,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
 def print_summary(config: object, result: object, summary: dict) -> None:
     """What a newcomer wants after a run, on standard error: what was trained, how it scored against the baselines,
     where it is and what to run next (the JSON line on standard output is for scripts)."""
+    from ..registry import get_task
+
     cfg, res = config, result
-    scores = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+    labels = get_task(cfg.task).result_metrics(cfg)  # type: ignore[attr-defined]  # "F1 (macro)", as on the card
+    scores = ", ".join(f"{labels.get(k, k)} {v:.4f}" if isinstance(v, float) else f"{labels.get(k, k)} {v}"
+                       for k, v in summary.items())
     base = res.metrics.get("baselines") or {}  # type: ignore[attr-defined]
     shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in base.items() if isinstance(v, float))[:300]
     lines = [f"[hf_transfer_kit] trained {cfg.model.name_or_path} for {cfg.task} with strategy "  # type: ignore[attr-defined]

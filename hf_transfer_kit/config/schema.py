@@ -85,7 +85,7 @@ class ModelConfig:
                                "image- and token-classification): weight the training cross-entropy per class. 'auto' "
                                "(default): when the training split's most frequent class outnumbers its rarest by "
                                f"more than {AUTO_RATIO:g}:1, weight classes by inverse frequency (token tags: its "
-                               "square root, as 'O' dominates NER), else no weighting; 'none': the model's own "
+                               "fourth root, as 'O' dominates NER), else no weighting; 'none': the model's own "
                                "unweighted loss; or a list, one positive weight per class in the run's label order "
                                "(data.label_names: a ClassLabel's order, else the sorted label names). Weights are "
                                "rescaled so the average training example keeps weight 1. Only training is weighted "

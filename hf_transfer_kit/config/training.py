@@ -33,6 +33,8 @@ KIT_TRAINING_FIELDS: dict[str, tuple[Any, str]] = {
                                 "validation metric, and restore the best checkpoint. null = off (3 with "
                                 "num_train_epochs: auto)."),
     "early_stopping_threshold": (0.0, "How much the main validation metric must improve to count as better."),
+    "recompute_batch_norm": (True, "After training, recompute the running statistics of every batch norm that "
+                             "trained, over up to 200 training batches (batchnorm.py); false keeps them as trained."),
 }
 #: Fields that also take ``auto``: the epochs once the training split is known (``stopping.py``), the learning rate
 #: by a range test before training (``lr_find.py``).
@@ -112,6 +114,10 @@ def _check_report_to(value: Any) -> None:
 
 def _check_kit_field(key: str, value: Any) -> Any:
     param = f"training.{key}"
+    if key == "recompute_batch_norm":
+        if not isinstance(value, bool):
+            raise ConfigError(param, value, "use true or false.")
+        return value
     if key == "early_stopping_patience":
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(param, value, "use a positive whole number of evaluations, e.g. 3, or null (off).")

@@ -395,7 +395,8 @@ class Recipe:
             self.splits, self.label_names = self.load_data()
             self.tokenizer = self.load_preprocessor(model_path)
             self.datasets = self.preprocess(self.splits)
-        self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir), len(self.datasets["train"]))
+        if cfg.training.get("num_train_epochs") == "auto":  # the budget and cadence depend on the training size
+            self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir), len(self.datasets["train"]))
         from transformers import set_seed
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
@@ -474,7 +475,8 @@ class Recipe:
                 f"interrupted at step {self.trainer.state.global_step}; a checkpoint was saved in "
                 f"{outputs.staging_dir(self.config.output_dir)}. Resume with the same command plus --resume "
                 "(or resume=true).")
-        self.batch_norm = batchnorm.recompute(self.trained_model(), self.bn_tracker, self.trainer)
+        if self.config.training.get("recompute_batch_norm", True):
+            self.batch_norm = batchnorm.recompute(self.trained_model(), self.bn_tracker, self.trainer)
         return output
 
     def find_learning_rate(self, trainer: Any) -> None:

@@ -70,7 +70,8 @@ class ProblemTypeMixin(ClassWeightsMixin):
         return self.supports_class_weights and self.config.model.problem_type == "single_label"
 
     def training_label_counts(self) -> list[int]:
-        labels = np.asarray(list(self.splits["train"]["label"]), dtype=np.int64)  # the label column only: no image decoded
+        # the label column only: no image is decoded
+        labels = np.asarray(list(self.splits["train"]["label"]), dtype=np.int64)
         return np.bincount(labels, minlength=len(self.label_names)).tolist()
 
     @classmethod

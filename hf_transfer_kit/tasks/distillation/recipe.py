@@ -157,8 +157,12 @@ class DistillationRecipe(TextClassificationRecipe):
             if column != "label":
                 train = train.add_column(TEACHER_PREFIX + column, teacher["train"][column])
         tokenized["train"] = train
-        self.args.remove_unused_columns = False  # the Trainer would drop the teacher's columns
         return tokenized
+
+    def training_arguments(self, output_dir: Any, train_size: Any = None) -> Any:
+        args = super().training_arguments(output_dir, train_size)
+        args.remove_unused_columns = False  # the Trainer would drop the teacher's columns
+        return args
 
     def data_collator(self) -> Any:
         student = super().data_collator()

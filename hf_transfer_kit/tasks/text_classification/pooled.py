@@ -46,7 +46,8 @@ def checkpoint_pooling(model_path: str, revision: Optional[str] = None) -> Optio
 
 
 def resolve_pooling(pooling: str, strategy: str, model_path: str, revision: Optional[str] = None) -> str:
-    """The pooling a run uses: 'model' (the model's own head), 'mean' or 'cls'."""
+    """The pooling a run uses: 'model' (the model's own head), 'mean' or 'cls' (``build_model`` reads a remaining
+    'auto' as 'model')."""
     if pooling != "auto":
         return pooling
     if strategy != "linear_probe":

@@ -58,7 +58,9 @@ class TextClassificationRecipe(ProblemTypeMixin, TextRecipe):
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         model = self.config.model
-        model.pooling = resolve_pooling(model.pooling, self.config.strategy.name, model_path, model.revision)
+        pooling = resolve_pooling(model.pooling, self.config.strategy.name, model_path, model.revision)
+        if pooling in ("mean", "cls"):  # the saved config names the pooled head; 'auto' that kept the model's stays
+            model.pooling = pooling
         return super().load_model(model_path, label_names)
 
     def preprocess(self, splits: Any) -> Any:

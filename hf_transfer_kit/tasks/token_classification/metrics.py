@@ -62,7 +62,8 @@ def entity_scores(references: Sequence[Sequence[str]], predictions: Sequence[Seq
     """Micro precision / recall / F1 over entities, token accuracy, and the same per entity type.
 
     The shape of ``evaluate``'s seqeval metric: ``precision``, ``recall``, ``f1``, ``accuracy`` and
-    ``per_type = {TYPE: {precision, recall, f1, number}}``.
+    ``per_type = {TYPE: {precision, recall, f1, number}}``; plus ``macro_f1``, the mean F1 over the entity types
+    found in either (seqeval's macro average), which a frequent type cannot carry alone.
     """
     if len(references) != len(predictions):
         raise ValueError(f"{len(references)} reference sentences but {len(predictions)} predicted ones")
@@ -82,5 +83,6 @@ def entity_scores(references: Sequence[Sequence[str]], predictions: Sequence[Seq
         g = {e for e in gold if e[1] == kind}
         f = {e for e in found if e[1] == kind}
         per_type[kind] = _prf(len(g), len(f), len(g & f))
-    return {"precision": overall["precision"], "recall": overall["recall"], "f1": overall["f1"],
+    macro = sum(t["f1"] for t in per_type.values()) / len(per_type) if per_type else 0.0
+    return {"precision": overall["precision"], "recall": overall["recall"], "f1": overall["f1"], "macro_f1": macro,
             "accuracy": correct / total if total else 0.0, "per_type": per_type}

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...data.tokens import IGNORE, continuation_ids, prepare_token_splits, tokenize_and_align
 from ...metrics import load_metric
-from ...problems.class_weights import SQRT_INVERSE, ClassWeightsMixin
+from ...problems.class_weights import FOURTH_ROOT_INVERSE, ClassWeightsMixin
 from .metrics import entity_scores, is_entity_scheme
 from ...registry import register_task
 from ..base import pretrained_kwargs
@@ -46,7 +46,8 @@ def tagging_scores(gold: list[list[int]], found: list[list[int]], names: list[st
         return entity_scores([[names[t] for t in row] for row in gold], [[names[t] for t in row] for row in found])
     flat_gold = [t for row in gold for t in row]
     flat_found = [t for row in found for t in row]
-    return load_metric("classification").compute(predictions=flat_found, references=flat_gold)
+    scores = load_metric("classification").compute(predictions=flat_found, references=flat_gold)
+    return {**scores, "macro_f1": scores["f1"]}  # macro over tags already
 
 
 @register_task
@@ -59,13 +60,22 @@ class TokenClassificationRecipe(ClassWeightsMixin, TextRecipe):
     peft_task_type = "TOKEN_CLS"
     needs_fast_tokenizer = "tag alignment needs the word of every sub-token"
     main_metric = ("f1", True)
-    card_metrics = {"f1": "F1 (entities, micro)", "precision": "Precision (entities, micro)",
-                    "recall": "Recall (entities, micro)", "accuracy": "Accuracy (tokens)"}
+    card_metrics = {"f1": "F1 (entities, micro)", "macro_f1": "F1 (entities, macro over types)",
+                    "precision": "Precision (entities, micro)", "recall": "Recall (entities, micro)",
+                    "accuracy": "Accuracy (tokens)"}
+    #: Tag sets that are not IOB / BIOES (POS) are scored per tag: accuracy and macro P / R / F1 over tags.
+    tag_metrics = {"accuracy": "Accuracy (tags)", "f1": "F1 (macro over tags)",
+                   "precision": "Precision (macro over tags)", "recall": "Recall (macro over tags)"}
     usage_example = '"Replace this with a sentence whose words to tag."'
-    #: ``model.class_weights: auto`` counts the tags the loss sees and weights them by the square root of inverse
-    #: frequency: 'O' outnumbers the rarest tag by thousands to one in NER (see problems/class_weights.py).
-    class_weight_power = SQRT_INVERSE
+    #: ``model.class_weights: auto`` counts the tags the loss sees and weights them by the fourth root of inverse
+    #: frequency: 'O' outnumbers the rarest tag by thousands to one in NER (measured: problems/class_weights.py).
+    class_weight_power = FOURTH_ROOT_INVERSE
     class_weight_unit = "tokens"
+
+    @classmethod
+    def result_metrics(cls, config: Any) -> dict[str, str]:
+        names = list(config.data.label_names or [])
+        return dict(cls.tag_metrics if names and not is_entity_scheme(names) else cls.card_metrics)
 
     def load_data(self) -> tuple[Any, list[str]]:
         splits, names = prepare_token_splits(self.config.data, seed=self.config.training.get("seed", 42),
