@@ -251,8 +251,10 @@ def flops_per_sample(model: torch.nn.Module, modality: str, datasets: Any) -> fl
 def recipe_config(job: dict[str, Any], workdir: Path) -> Any:
     """The shipped recipe for the job's strategy, with the measurement settings every arm shares."""
     modality = job["modality"]
+    # A fixed budget of 2 epochs (the shipped configs' before `auto`): the arms compare cost per step and time to a
+    # target, so each must run the same schedule; early stopping would end them at different points.
     overrides = [f"output_dir={workdir / 'out'}", "overwrite_output_dir=true", "baselines=false",
-                 "training.save_strategy=no", "training.disable_tqdm=true", "training.report_to=none",
+                 "training.num_train_epochs=2", "training.save_strategy=no", "training.disable_tqdm=true", "training.report_to=none",
                  *job.get("data_overrides", []), *job.get("overrides", [])]
     path = config_path(modality, job.get("strategy") or "full")
     batch = load_config(path, overrides).training["per_device_train_batch_size"]

@@ -40,6 +40,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks import suite_data  # noqa: E402  (light: no torch)
 from benchmarks.report import _write_atomic  # noqa: E402
+from benchmarks.run import launch as launch_job  # noqa: E402
 
 CONFIGS = REPO / "recipes" / "configs"
 #: Shipped strategies per modality: name -> config file. Any subset by ``--strategies``.
@@ -123,25 +124,8 @@ def summarise(metrics: dict[str, Any], history: list[dict[str, Any]], config: An
 
 # --------------------------------------------------------------------------------------------------- orchestration
 def launch(context: Any, job: dict[str, Any], workdir: Path, timeout: float) -> dict[str, Any]:
-    path = Path(tempfile.mkstemp(suffix=".json", dir=workdir)[1])
-    job = {**job, "log": str(path.with_suffix(".log"))}
-    process = context.Process(target=run_job, args=(job, str(path)))
-    process.start()
-    process.join(timeout)
-    if process.is_alive():
-        process.terminate()
-        process.join(10)
-        result = {"job": job, "error": f"timed out after {timeout:.0f} s"}
-    else:
-        try:
-            result = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            result = {"job": job, "error": f"the process exited with code {process.exitcode} without a result"}
-    if "error" in result:
-        log = Path(job["log"])
-        result["log_tail"] = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-    result["job"].pop("log", None)
-    return result
+    """One run in a fresh process (``benchmarks.run.launch``, with this suite's ``run_job``)."""
+    return launch_job(context, job, workdir, timeout, target=run_job)
 
 
 def shipped_rate(config_path: Path, strategy: str) -> float:

@@ -104,13 +104,14 @@ def label(job: dict[str, Any]) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
-def launch(context: Any, job: dict[str, Any], workdir: Path, timeout: float) -> dict[str, Any]:
-    """Run one job in a fresh process from the fork server; its JSON result, or an error entry."""
+def launch(context: Any, job: dict[str, Any], workdir: Path, timeout: float, target: Any = None) -> dict[str, Any]:
+    """Run one job in a fresh process from the fork server (``target(job, result_path)``, by default
+    ``arms.run_job``); its JSON result, or an error entry with the tail of its log."""
     from benchmarks import arms
 
     path = Path(tempfile.mkstemp(suffix=".json", dir=workdir)[1])
     job = {**job, "log": str(path.with_suffix(".log"))}
-    process = context.Process(target=arms.run_job, args=(job, str(path)))
+    process = context.Process(target=target or arms.run_job, args=(job, str(path)))
     process.start()
     process.join(timeout)
     if process.is_alive():

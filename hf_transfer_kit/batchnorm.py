@@ -7,9 +7,11 @@ model evaluates worse than it trained. torch's ``swa_utils.update_bn`` answers t
 same for every batch norm that updated during training too few times to forget its pretraining statistics (more
 than ``STALE_SHARE`` of them left; batch norms in frozen blocks, held in eval mode by ``strategies/frozen.py``, keep
 theirs): reset, then one pass over (at most ``MAX_BATCHES`` batches of) the training data in eval mode elsewhere,
-with a cumulative average (``momentum=None``). After a long run the statistics are already the target data's, and
-recomputing them over augmented batches measured no better (MNIST, 13 epochs: 96.0 % as trained, 95.75 %
-recomputed), so they are left as trained.
+with a cumulative average (``momentum=None``). Measured (``benchmarks/batch_norm_effect.py``, EfficientNet-Lite0
+full fine-tuning on 600 MNIST images, the same weights scored before and after): 2 epochs (38 steps, 68 % of the
+statistics still pretraining's) 73.0 % -> 84.25 % test accuracy; 13 epochs (247 steps, 8 %) 96.0 % -> 95.75 %
+(one image of 400: neutral). Past ``STALE_SHARE`` the statistics are already the target data's and are left as
+trained.
 """
 
 from __future__ import annotations
