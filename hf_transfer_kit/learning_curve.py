@@ -32,6 +32,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .config import RecipeConfig
+from .config.training import TRAINING_DEFAULTS
 from .errors import ConfigError
 from .strategy_runs import (StrategySpec, cached_record, data_digest, file_label, fingerprint, isolated_config,
                             strategy_specs, train_point, write_json)
@@ -100,9 +101,12 @@ def sample_per_class(train: Any, k: Shot, seed: int) -> Any:
 def _epochs_for(config: RecipeConfig, n_train: int, min_steps: int) -> Any:
     """The config's epochs, raised so that a small subset still trains for ``min_steps`` optimizer steps."""
     training = config.training
-    if training.get("num_train_epochs") == "auto":  # early stopping decides, with a budget sized for n_train
-        return "auto"
-    epochs = float(training.get("num_train_epochs", 3))
+    epochs = training.get("num_train_epochs", TRAINING_DEFAULTS["num_train_epochs"])
+    if epochs == "auto":
+        if training.get("eval_strategy") != "no":
+            return "auto"  # early stopping on each point's validation split, with a budget sized for n_train
+        epochs = TRAINING_DEFAULTS["num_train_epochs"]  # nothing to stop on: the kit's fixed default
+    epochs = float(epochs)
     if min_steps <= 0 or training.get("max_steps", -1) > 0:
         return epochs
     per_step = training.get("per_device_train_batch_size", 8) * training.get("gradient_accumulation_steps", 1)

@@ -252,7 +252,7 @@ class ClassWeightsMixin:
         check_length(setting, self.label_names)
         self.class_weighting = decide(setting, self.training_label_counts(), self.class_weight_power,
                                       self.class_weight_unit)
-        if getattr(getattr(self, "args", None), "process_index", 0) == 0:
+        if self.class_weighting.applied and getattr(getattr(self, "args", None), "process_index", 0) == 0:
             print(f"[hf_transfer_kit] {describe(self.class_weighting.record(self.label_names))}", flush=True)
         return WeightedCrossEntropy(self.class_weighting.weights) if self.class_weighting.applied else None
 

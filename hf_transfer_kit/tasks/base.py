@@ -349,7 +349,7 @@ class Recipe:
     def caches_features(self) -> bool:
         """Whether the head trains on cached features (``probe.py``): a linear probe with one head, one process."""
         return bool(getattr(self.config.strategy, "cache_features", False)) and world_size() == 1 and \
-            probe.head_of(self.trained_model()) is not None
+            probe.head_of(self.training_module()) is not None
 
     def best_metric(self) -> tuple[str, bool]:
         """(validation metric, higher is better) that picks the best checkpoint and drives early stopping."""
@@ -476,7 +476,7 @@ class Recipe:
                 f"{outputs.staging_dir(self.config.output_dir)}. Resume with the same command plus --resume "
                 "(or resume=true).")
         if self.config.training.get("recompute_batch_norm", True):
-            self.batch_norm = batchnorm.recompute(self.trained_model(), self.bn_tracker, self.trainer)
+            self.batch_norm = batchnorm.recompute(self.training_module(), self.bn_tracker, self.trainer)
         return output
 
     def find_learning_rate(self, trainer: Any) -> None:
@@ -534,6 +534,11 @@ class Recipe:
                   f"`hf-transfer-kit push {out}` or hf_transfer_kit.hub.push_output (`hf-transfer-kit train` does "
                   "both steps).", file=sys.stderr, flush=True)
         return RunResult(out, metrics, self.parameters, list(self.trainer.state.log_history))
+
+    def training_module(self) -> Any:
+        """The model being trained without Accelerate's distributed wrappers, but with its mixed-precision forward:
+        what the run's own evaluation still calls (``trained_model`` strips that forward, for saving)."""
+        return self.trainer.accelerator.unwrap_model(self.trainer.model)
 
     def trained_model(self) -> Any:
         """The model being trained, without Accelerate's wrappers (incl. the mixed-precision forward), so it
