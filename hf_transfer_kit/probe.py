@@ -18,6 +18,8 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .strategies.anatomy import head_module_names
 
@@ -31,9 +33,6 @@ class HeadOnly(nn.Module):
         self.config = config
 
     def forward(self, features: torch.Tensor, labels: Optional[torch.Tensor] = None) -> Any:
-        from transformers.loss.loss_utils import ForSequenceClassificationLoss
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
         logits = self.head(features)
         loss = ForSequenceClassificationLoss(labels, logits, self.config) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -15,6 +15,7 @@ which it fine-tunes), ``mean``, ``cls`` (the [CLS] token's state, no pooler) or 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -32,7 +33,7 @@ def checkpoint_pooling(model_path: str, revision: Optional[str] = None) -> Optio
     def read(name: str) -> Any:
         path = cached_file(model_path, name, revision=revision, _raise_exceptions_for_missing_entries=False,
                            _raise_exceptions_for_connection_errors=False)
-        return json.loads(open(path, encoding="utf-8").read()) if path else None
+        return json.loads(Path(path).read_text(encoding="utf-8")) if path else None
 
     modules = read("modules.json") or []
     for module in modules:
