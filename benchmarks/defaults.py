@@ -52,7 +52,7 @@ STRATEGIES: dict[str, dict[str, Path]] = {
 #: 28x28 images gain nothing from the configs' 96 px.
 SPEED = {"text": ["data.max_length=64"], "image": ["data.image_size=64"]}
 TUNE_MULTIPLIERS = (0.3, 1.0, 3.0)
-TUNE_EPOCHS = {"text": 3, "image": 4}
+TUNE_EPOCHS = {"text": 5, "image": 6}
 #: Where a shipped config says ``learning_rate: auto``, the tuned grid centres on these.
 FALLBACK_LR = {"full": 5e-5, "lora": 5e-4, "linear_probe": 1e-2, "bitfit": 1e-3, "partial": 1e-4}
 DEFAULT_DATASETS = list(suite_data.SETS)
@@ -146,6 +146,22 @@ def tuned_overrides(lr: float, epochs: int) -> list[str]:
     except ImportError:
         pass
     return out
+
+
+def job_key(job: dict[str, Any]) -> str:
+    """What makes two runs the same run: everything in the job but this invocation's bookkeeping."""
+    return json.dumps({k: v for k, v in job.items() if k not in ("selected", "log")}, sort_keys=True, default=str)
+
+
+def finished_runs(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """The successful runs recorded in earlier outputs (the final JSON, then a stopped suite's partial one)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if path.is_file():
+            for run in json.loads(path.read_text(encoding="utf-8")).get("runs", []):
+                if "error" not in run and "job" in run:
+                    found[job_key(run["job"])] = run
+    return found
 
 
 def pick_rate(results: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
@@ -343,6 +359,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=suite_data.DEFAULT_CACHE, help="where the data subsets go")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run before it is stopped")
     parser.add_argument("--budget", type=float, default=None, help="seconds: start no new run after this")
+    parser.add_argument("--resume", action="store_true", help="reuse the finished runs recorded in the JSON output "
+                        "(the same job: data set, strategy, arm, seed, rate, overrides); run only the rest")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets = args.datasets or [QUICK["dataset"]]
@@ -384,14 +402,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     context.set_forkserver_preload(["torch", "transformers", "hf_transfer_kit.tasks"])
     runs: list[dict[str, Any]] = []
     skipped = 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial_path = args.out / "defaults.partial.json"
+    done = finished_runs([args.out / "defaults.json", partial_path]) if args.resume else {}
+    if done:
+        print(f"[defaults] --resume: {len(done)} finished run(s) on record", flush=True)
 
     def go(job: dict[str, Any]) -> dict[str, Any]:
         nonlocal skipped
+        if job_key(job) in done:
+            result = json.loads(json.dumps(done[job_key(job)]))
+            result["job"].update(job)  # this invocation's flags (``selected``) on the recorded run
+            runs.append(result)
+            return result
         if args.budget and time.perf_counter() - started > args.budget:
             skipped += 1
             return {"job": job, "error": "skipped: --budget spent"}
         result = launch(context, job, workdir, args.timeout)
         runs.append(result)
+        # every finished run is on disk at once: a stopped suite loses one run, and --resume goes on from here
+        _write_atomic(partial_path, json.dumps({"runs": runs}, indent=1, default=str))
         status = "FAILED" if "error" in result else (
             f"test acc {result['test_accuracy']:.3f}, val {result['validation_accuracy'] or 0:.3f}, "
             f"{result['epochs_trained']} epochs, {result['wall_seconds']:.0f} s")
@@ -446,8 +476,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                                      for m, v in STRATEGIES.items()}},
                 "machine": describe_machine(), "datasets": manifests, "summary": rows, "targets": targets(rows),
                 "skipped_runs": skipped, "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
     _write_atomic(args.out / "defaults.json", json.dumps(document, indent=1, default=str))
+    partial_path.unlink(missing_ok=True)
     write_doc(args.doc, document)
     print(markdown(document))
     print(f"[defaults] wrote {args.out / 'defaults.json'} and {args.doc}")
