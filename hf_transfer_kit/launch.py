@@ -29,6 +29,16 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "false").lower() in ("1", "true", "yes")
 
 
+def sharded_engine(args: Any) -> Optional[str]:
+    """'deepspeed' or 'fsdp' when this run's gradients live in an engine's sharded buffers (from the
+    TrainingArguments, or from an ``accelerate launch`` config), else None."""
+    if getattr(args, "deepspeed", None) or _env_flag("ACCELERATE_USE_DEEPSPEED"):
+        return "deepspeed"
+    if getattr(args, "fsdp", None) or _env_flag("ACCELERATE_USE_FSDP"):
+        return "fsdp"
+    return None
+
+
 def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
                             global_batch_size: Optional[int] = None) -> dict[str, Any]:
     """Return TrainingArguments kwargs, raising :class:`ConfigError` for settings this machine cannot run."""

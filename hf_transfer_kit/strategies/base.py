@@ -116,6 +116,10 @@ class Strategy(ABC):
     def check_training(self, args: Any) -> None:
         """Raise ConfigError for TrainingArguments this strategy cannot train under; runs before the model loads."""
 
+    def callbacks(self) -> list[Any]:
+        """TrainerCallbacks the strategy needs while training (AdaLoRA's rank budget); added by the recipe."""
+        return []
+
     @abstractmethod
     def apply(self, model: nn.Module) -> nn.Module:
         """Freeze / wrap ``model``; return the module the Trainer should train. Raise ConfigError on bad settings."""

@@ -34,7 +34,6 @@ How it plugs into the Trainer, and why it is right under resume and Accelerate:
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -42,6 +41,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from ..errors import ConfigError
+from ..launch import sharded_engine
 from .anatomy import embedding_module_names, layer_stack
 from .base import StrategyConfig
 
@@ -183,10 +183,7 @@ def check_training_args(config: LayerwiseConfig, args: Any) -> None:
     """Refuse launchers that keep gradients where neither unfreezing mechanism reaches (before the model loads)."""
     if not config.layerwise:
         return
-    env = {k: os.environ.get(k, "false").lower() in ("1", "true", "yes")
-           for k in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP")}
-    sharded = "deepspeed" if args.deepspeed or env["ACCELERATE_USE_DEEPSPEED"] else \
-        "fsdp" if args.fsdp or env["ACCELERATE_USE_FSDP"] else None
+    sharded = sharded_engine(args)
     if sharded:
         raise ConfigError(*config.layerwise_setting(), f"layer-wise learning rates and gradual unfreezing are not supported with "
                           f"{sharded} (it keeps gradients in sharded buffers); launch with DDP "

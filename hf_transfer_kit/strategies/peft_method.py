@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Optional
 from torch import nn
 
 from ..errors import ConfigError, closest
+from . import adalora
 from .anatomy import (bottom_module_names, default_target_modules, head_module_names, linear_module_names,
                       running_stat_module_names)
 from .base import Strategy, StrategyConfig, register_strategy
@@ -93,7 +94,11 @@ class PeftStrategyConfig(StrategyConfig):
         if "target_modules" in fields:
             options.setdefault("target_modules", "auto")
             _check_target_spec(options["target_modules"])
-        _check_method_fields(peft_config_class(method), options)
+        if adalora.is_adalora(method):
+            options.setdefault("total_step", "auto")  # the Trainer's planned steps (adalora.py)
+            _check_method_fields(peft_config_class(method), adalora.provisional_options(options))
+        else:
+            _check_method_fields(peft_config_class(method), options)
         return cls(name=name, method=method, options=options, freeze_bottom_layers=freeze_bottom,
                    frozen_blocks=frozen_blocks)
 
@@ -199,6 +204,16 @@ class PeftStrategy(Strategy):
     config_cls = PeftStrategyConfig
     saves_adapter = True
 
+    def check_training(self, args: Any) -> None:
+        if adalora.is_adalora(self.config.method):  # type: ignore[attr-defined]
+            adalora.check_training(args)
+
+    def callbacks(self) -> list[Any]:
+        cfg: PeftStrategyConfig = self.config  # type: ignore[assignment]
+        if adalora.is_adalora(cfg.method):  # PEFT leaves the rank reallocation to the training loop
+            return [adalora.RankBudget(auto_total=cfg.options.get("total_step") == "auto")]
+        return []
+
     def resolve_options(self, model: nn.Module, bottom: list[str]) -> dict[str, Any]:
         """Fill ``target_modules: auto`` and ``modules_to_save`` for this model; ``bottom``: the frozen modules
         (``freeze_bottom_layers``), where no target may sit."""
@@ -243,7 +258,8 @@ class PeftStrategy(Strategy):
         bottom = bottom_module_names(model, cfg.freeze_bottom_layers) if cfg.freeze_bottom_layers else []
         options = self.resolve_options(model, bottom)
         try:
-            peft_config = config_cls(task_type=self.peft_task_type, **options)
+            built = adalora.provisional_options(options) if adalora.is_adalora(cfg.method) else options
+            peft_config = config_cls(task_type=self.peft_task_type, **built)
             self.resolved_options = options
             peft_model = get_peft_model(model, peft_config)
         except (TypeError, ValueError) as err:  # ConfigError and PEFT's errors (NoMatchingPeftModuleError...)

@@ -435,7 +435,7 @@ class Recipe:
                               data_collator=self.data_collator(),
                               compute_metrics=None if self.loss_only else self.compute_metrics,
                               compute_loss_func=self.loss_function(),
-                              callbacks=[*self.callbacks, self.interrupt,
+                              callbacks=[*self.callbacks, self.interrupt, *self.strategy.callbacks(),
                                          *filter(None, [stopping.callback(self.config.training)])])
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
