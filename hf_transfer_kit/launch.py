@@ -39,9 +39,31 @@ def sharded_engine(args: Any) -> Optional[str]:
     return None
 
 
+#: Set by MPI launchers (mpirun / mpiexec of Open MPI, MPICH, Intel MPI, MVAPICH): Accelerate reads the world from them.
+_MPI_WORLD = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def check_processes_started() -> None:
+    """Refuse a launch that asked for several processes and started one.
+
+    ``accelerate launch --cpu`` (and any config with ``use_cpu: true``) goes through Accelerate's simple launcher,
+    which starts one process unless MPI runs it (``--mpirun_hostfile``); with ``--num_processes N > 1`` it still
+    sets ``MASTER_ADDR``. That process would train alone on the whole data, silently not distributed.
+    """
+    several = bool(os.environ.get("MASTER_ADDR")) and _env_flag("ACCELERATE_USE_CPU")
+    if several and "WORLD_SIZE" not in os.environ and not any(k in os.environ for k in _MPI_WORLD):
+        raise ConfigError("accelerate launch", "--cpu --num_processes N",
+                          "Accelerate's CPU launcher starts a single process unless MPI runs it, so this run would "
+                          "train alone, not distributed. Launch the processes with torchrun: `accelerate launch "
+                          "--config_file recipes/accelerate/multi_gpu.yaml --num_processes N ...` without --cpu "
+                          "(or `torchrun --nproc_per_node N recipes/finetune.py ...`) plus training.use_cpu=true; "
+                          "or give --mpirun_hostfile with MPI installed.")
+
+
 def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
                             global_batch_size: Optional[int] = None) -> dict[str, Any]:
     """Return TrainingArguments kwargs, raising :class:`ConfigError` for settings this machine cannot run."""
+    check_processes_started()
     kwargs = dict(training)
     cuda = torch.cuda.is_available()
     if not cuda:
@@ -51,6 +73,12 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
                           "training.bf16=true (or auto), or training.fp16=false.")
     if kwargs.get("fp16") and kwargs.get("bf16") is True:
         raise ConfigError("training.fp16", True, "fp16 and bf16 are both on; keep one (training.bf16=false).")
+    wants_deepspeed = kwargs.get("deepspeed") or _env_flag("ACCELERATE_USE_DEEPSPEED")
+    launcher_precision = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if kwargs.get("bf16") == "auto" and wants_deepspeed and launcher_precision in ("bf16", "fp16", "no"):
+        # DeepSpeed refuses a TrainingArguments precision that differs from its config's (set from the Accelerate
+        # config's mixed_precision): `auto` follows the launcher there
+        kwargs["bf16"] = launcher_precision == "bf16"
     if kwargs.get("bf16") == "auto":
         kwargs["bf16"] = not kwargs.get("fp16") and bf16_native()
         if kwargs["bf16"] and not cuda:
@@ -58,11 +86,10 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
     elif kwargs.get("bf16") and not cuda:
         kwargs.setdefault("use_cpu", True)
 
-    wants_deepspeed = kwargs.get("deepspeed") or _env_flag("ACCELERATE_USE_DEEPSPEED")
     if wants_deepspeed and importlib.util.find_spec("deepspeed") is None:
         raise ConfigError("training.deepspeed", kwargs.get("deepspeed") or "accelerate DEEPSPEED config",
-                          "DeepSpeed is not installed; `pip install deepspeed` (CUDA GPUs only), or launch with "
-                          "recipes/accelerate/multi_gpu.yaml / fsdp.yaml instead.")
+                          "DeepSpeed is not installed; `pip install --no-build-isolation deepspeed` (GPUs, or "
+                          "its CPU accelerator), or launch with recipes/accelerate/multi_gpu.yaml / fsdp.yaml instead.")
 
     wants_fsdp = bool(kwargs.get("fsdp")) or _env_flag("ACCELERATE_USE_FSDP")
     fsdp_config = kwargs.get("fsdp_config") or {}
@@ -72,6 +99,15 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
         raise ConfigError("strategy.name", strategy_name, "FSDP (v1) flattens frozen and trainable parameters into "
                           "one unit; set training.fsdp_config.use_orig_params=true, use FSDP v2 "
                           "(recipes/accelerate/fsdp.yaml), or use strategy lora / adapter.")
+
+    if wants_fsdp and (kwargs.get("use_cpu") or not torch.accelerator.is_available()):
+        # accelerate.state.AcceleratorState turns FSDP on only for GPU-like distributed types (MULTI_GPU, MULTI_XPU,
+        # MULTI_NPU...); CPU processes run as MULTI_CPU, where the FSDP plugin is dropped and its
+        # cpu_ram_efficient_loading leaves the other ranks' weights on the meta device
+        raise ConfigError("training.fsdp" if kwargs.get("fsdp") else "accelerate config distributed_type", "FSDP",
+                          "Accelerate runs FSDP only on GPUs (and XPU / NPU / HPU), not on CPU processes. On CPUs "
+                          "use DDP (recipes/accelerate/multi_gpu.yaml without --cpu, plus training.use_cpu=true) "
+                          "or DeepSpeed ZeRO (recipes/accelerate/deepspeed_zero3.yaml), which has a CPU accelerator.")
 
     if global_batch_size is not None:
         per_device = int(kwargs.get("per_device_train_batch_size", 8))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,14 @@ class DumpRankState(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 -- TrainerCallback API
         rank = args.process_index
-        weights = {n: p.detach().float().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+        trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        gather = contextlib.nullcontext()
+        if any(hasattr(p, "ds_id") for p in trained.values()):  # ZeRO-3: each rank holds a shard; all ranks gather
+            import deepspeed
+
+            gather = deepspeed.zero.GatheredParameters(list(trained.values()))
+        with gather:
+            weights = {n: p.detach().float().cpu().clone().contiguous() for n, p in trained.items()}
         save_file(weights, str(self.root / f"rank{rank}.safetensors"))
         (self.root / f"rank{rank}.json").write_text(json.dumps({
             "rank": rank, "world_size": args.world_size, "global_step": state.global_step,

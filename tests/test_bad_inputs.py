@@ -130,6 +130,12 @@ def _no_cuda() -> Optional[str]:
     return "a CUDA GPU is present (fp16 works there)" if torch.cuda.is_available() else None
 
 
+def _cpu_only() -> Optional[str]:
+    import torch
+
+    return None if torch.accelerator.is_available() else "no GPU: FSDP itself is refused on CPU processes first"
+
+
 def _compare(cfg: Any, tmp: Path, strategies: list[str], **kwargs: Any) -> Any:
     from hf_transfer_kit.compare import compare
 
@@ -307,8 +313,11 @@ CATALOGUE: list[BadInput] = [
              note="per_device_train_batch_size 8, 1 process"),
     BadInput("fsdp-v1-with-partial", "distributed", "strategy.name",
              {"strategy": {"name": "partial", "freeze_embeddings": True}, "training": {"fsdp": "full_shard"}}),
+    BadInput("fsdp-on-cpu", "distributed", "training.fsdp", {"training": {"fsdp": "full_shard"}},
+             skip_if=_no_cuda, note="no GPU"),
     BadInput("layer-lr-decay-with-fsdp", "distributed", "strategy.layer_lr_decay",
-             {"strategy": {"name": "full", "layer_lr_decay": 0.8}, "training": {"fsdp": "full_shard"}}),
+             {"strategy": {"name": "full", "layer_lr_decay": 0.8}, "training": {"fsdp": "full_shard"}},
+             skip_if=_cpu_only),
     BadInput("load-best-without-checkpoints", "distributed", "training.load_best_model_at_end",
              {"training": {"load_best_model_at_end": True, "eval_strategy": "epoch", "save_strategy": "no"}}),
 

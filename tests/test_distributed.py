@@ -36,8 +36,15 @@ def no_dropout_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+ACCELERATE = ROOT / "recipes" / "accelerate"
+
+
 def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict, per_device: int,
-           **training: object) -> Path:
+           launcher: str = "torchrun", **training: object) -> Path:
+    """Train the tiny model on one process, or on two through ``launcher``: ``torchrun``, ``two_nodes`` (two
+    torchrun agents on 127.0.0.1 with ``--nnodes 2``, as on two machines), or a shipped Accelerate config
+    (``accelerate launch --config_file recipes/accelerate/<launcher>``; ``multi_node.yaml`` as two launchers with
+    ``--machine_rank 0/1``). Returns the folder where each rank dumped its weights and steps."""
     data = tmp / "train.jsonl"
     if not data.exists():
         toy_dataset(64).to_json(str(data))
@@ -50,37 +57,69 @@ def launch(tmp: Path, name: str, processes: int, model_dir: str, strategy: dict,
             "training": {"max_steps": 4, "per_device_train_batch_size": per_device, "learning_rate": 0.05,
                          "optim": "sgd", "logging_steps": 1, "eval_strategy": "no", "bf16": False, "use_cpu": True,
                          "disable_tqdm": True, "dataloader_num_workers": 0, **training}}
-    if processes > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-               "--master_port", str(29500 + os.getpid() % 1000), str(WORKER), json.dumps(spec)]
+    port = str(29500 + os.getpid() % 1000)
+    script = [str(WORKER), json.dumps(spec)]
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    # fp32 everywhere, whatever the shipped config's mixed_precision says, so the runs can be compared closely
+    accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--mixed_precision", "no",
+                  "--main_process_port", port]
+    if processes == 1:
+        commands = [[sys.executable, *script]]
+    elif launcher == "torchrun":
+        commands = [[*torchrun, "--nproc_per_node", str(processes), "--master_port", port, *script]]
+    elif launcher == "two_nodes":
+        commands = [[*torchrun, "--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node),
+                     "--master_addr", "127.0.0.1", "--master_port", port, *script] for node in (0, 1)]
+    elif launcher == "multi_node.yaml":
+        commands = [[*accelerate, "--config_file", str(ACCELERATE / launcher), "--num_machines", "2",
+                     "--num_processes", "2", "--machine_rank", str(node), "--main_process_ip", "127.0.0.1",
+                     *script] for node in (0, 1)]
     else:
-        cmd = [sys.executable, str(WORKER), json.dumps(spec)]
+        commands = [[*accelerate, "--config_file", str(ACCELERATE / launcher), "--num_processes", str(processes),
+                     *script]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert proc.stdout.count("[hf_transfer_kit] strategy=") == 1, "the run summary must be printed by rank 0 only"
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd in commands]
+    results = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, results):
+        assert proc.returncode == 0, err[-4000:]
+    stdout = "".join(out for out, _ in results)
+    assert stdout.count("[hf_transfer_kit] strategy=") == 1, "the run summary must be printed by rank 0 only"
     return dump
 
 
 ZERO2 = {"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto", "train_batch_size": "auto",
          "gradient_clipping": "auto", "zero_optimization": {"stage": 2}}
+FULL, LORA = {"name": "full"}, {"name": "lora", "r": 4, "lora_dropout": 0.0}
+#: case -> (strategy, launcher, extra training settings); the two-process run of each is compared with one process
 CASES = {
-    "full": ({"name": "full"}, {}),
-    "lora": ({"name": "lora", "r": 4, "lora_dropout": 0.0}, {}),
+    "full": (FULL, "torchrun", {}),
+    "lora": (LORA, "torchrun", {}),
     # Gradual unfreezing keeps requires_grad on under DDP and drops still-frozen gradients after the all-reduce;
     # one process toggles requires_grad. Both must train the same weights (strategies/layerwise.py).
-    "full_llrd_unfreeze": ({"name": "full", "layer_lr_decay": 0.5, "unfreeze": "step", "unfreeze_every": 1}, {}),
+    "full_llrd_unfreeze": ({"name": "full", "layer_lr_decay": 0.5, "unfreeze": "step", "unfreeze_every": 1},
+                           "torchrun", {}),
     # DeepSpeed ZeRO-2 (optimizer state + gradients sharded) on its CPU accelerator; skipped where not installed.
-    "deepspeed_zero2": ({"name": "full"}, {"deepspeed": ZERO2}),
+    "deepspeed_zero2": (FULL, "torchrun", {"deepspeed": ZERO2}),
+    # The shipped Accelerate configs, launched as a user would (without --cpu: see test_cpu_flag_...):
+    # DDP, DeepSpeed ZeRO-2 and ZeRO-3 (parameters sharded too; gathered to compare) on two processes...
+    "multi_gpu_full": (FULL, "multi_gpu.yaml", {}),
+    "zero2_full": (FULL, "deepspeed_zero2.yaml", {}),
+    "zero3_full": (FULL, "deepspeed_zero3.yaml", {}),
+    "zero3_lora": (LORA, "deepspeed_zero3.yaml", {}),
+    # ... and on two "machines": two launchers on 127.0.0.1, one process each
+    "two_nodes_full": (FULL, "two_nodes", {}),
+    "two_nodes_lora": (LORA, "two_nodes", {}),
+    "multi_node_lora": (LORA, "multi_node.yaml", {}),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, case: str) -> None:
-    strategy, extra = CASES[case]
-    if "deepspeed" in extra:
+    strategy, launcher, extra = CASES[case]
+    if "deepspeed" in extra or "deepspeed" in launcher:
         pytest.importorskip("deepspeed")
-    two = launch(tmp_path, "ddp", 2, no_dropout_model, strategy, per_device=4, **extra)
+    two = launch(tmp_path, "ddp", 2, no_dropout_model, strategy, per_device=4, launcher=launcher, **extra)
     one = launch(tmp_path, "single", 1, no_dropout_model, strategy, per_device=8)
 
     ranks = [json.loads((two / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -99,5 +138,34 @@ def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, 
     # only rank 0 wrote, and it wrote a complete output: no staging leftovers
     assert (tmp_path / "ddp" / "metrics.json").is_file()
     assert not (tmp_path / ".ddp.partial").exists()
+    # what was saved (gathered from the shards under ZeRO-3) is the one-process model
+    saved = "adapter_model.safetensors" if strategy["name"] == "lora" else "model.safetensors"
+    mine, theirs = load_file(str(tmp_path / "ddp" / saved)), load_file(str(tmp_path / "single" / saved))
+    assert mine.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(mine[name].float(), theirs[name].float(), rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("flags, message", [
+    # Accelerate's CPU launcher (--cpu, or use_cpu: true in the config) starts one process unless MPI runs it
+    (["--config_file", "multi_cpu.yaml"], "starts a single process"),
+    (["--config_file", "deepspeed_zero3.yaml", "--cpu", "--num_processes", "2"], "starts a single process"),
+    # Accelerate turns FSDP on only for GPU-like devices: CPU ranks would load meta weights and fail obscurely
+    (["--config_file", "fsdp.yaml", "--num_processes", "2"], "runs FSDP only on GPUs"),
+], ids=["multi_cpu", "zero3_cpu_flag", "fsdp_on_cpus"])
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what CPU-only machines cannot launch")
+def test_launches_that_would_not_distribute_are_refused_before_training(tmp_path: Path, tiny_model_dir: str,
+                                                                         flags: list[str], message: str) -> None:
+    flags = [str(ACCELERATE / f) if f.endswith(".yaml") else f for f in flags]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", *flags, "--main_process_port",
+           str(29500 + os.getpid() % 1000), "-m", "hf_transfer_kit", "train",
+           str(ROOT / "recipes" / "configs" / "nlp" / "minilm_lora.yaml"), f"model.name_or_path={tiny_model_dir}",
+           f"output_dir={tmp_path / 'out'}", "training.max_steps=2", "training.use_cpu=true"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert "strategy=" not in proc.stdout  # refused before the model loaded
+    assert not (tmp_path / "out").exists()
 
 

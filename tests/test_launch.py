@@ -33,7 +33,7 @@ def test_bf16_auto_follows_the_hardware() -> None:
 def test_deepspeed_requested_but_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
-    with pytest.raises(ConfigError, match="pip install deepspeed"):
+    with pytest.raises(ConfigError, match="pip install --no-build-isolation deepspeed"):
         resolve_training_kwargs({"deepspeed": "ds.json"}, "full")
 
 
@@ -49,8 +49,39 @@ def test_fsdp_v1_with_partial_freezing_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         resolve_training_kwargs({"fsdp": "full_shard"}, "bitfit")
     assert info.value.param == "strategy.name" and "use_orig_params" in info.value.fix
-    ok = resolve_training_kwargs({"fsdp": "full_shard", "fsdp_config": {"use_orig_params": True}}, "bitfit")
-    assert ok["fsdp"] == "full_shard"
+    fixed = {"fsdp": "full_shard", "fsdp_config": {"use_orig_params": True}}
+    if torch.accelerator.is_available():
+        assert resolve_training_kwargs(fixed, "bitfit")["fsdp"] == "full_shard"
+    else:  # what is left is the machine: Accelerate runs FSDP on GPUs only
+        with pytest.raises(ConfigError, match="FSDP only on GPUs.*multi_gpu.yaml"):
+            resolve_training_kwargs(fixed, "bitfit")
+
+
+def test_fsdp_on_cpu_processes_is_refused_with_the_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # what `accelerate launch --config_file fsdp.yaml` sets
+    with pytest.raises(ConfigError) as info:
+        resolve_training_kwargs({"use_cpu": True}, "lora")
+    assert info.value.param == "accelerate config distributed_type" and "deepspeed_zero3.yaml" in info.value.fix
+
+
+def test_a_launch_that_asked_for_processes_and_started_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what Accelerate's simple launcher leaves for `accelerate launch --cpu --num_processes 2`: no WORLD_SIZE
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.raises(ConfigError, match="single process.*without --cpu"):
+        resolve_training_kwargs({}, "full")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun (or MPI) started the processes: fine
+    resolve_training_kwargs({}, "full")
+
+
+def test_bf16_auto_follows_the_launcher_under_deepspeed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("deepspeed")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    for precision, expected in (("bf16", True), ("no", False)):
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", precision)  # the Accelerate config's mixed_precision
+        assert resolve_training_kwargs({"bf16": "auto"}, "full")["bf16"] is expected
+    assert resolve_training_kwargs({"bf16": False}, "full")["bf16"] is False  # an explicit choice stays
 
 
 @pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=[p.stem for p in ACCELERATE_CONFIGS])

@@ -92,8 +92,11 @@ def _collapse(model: nn.Module, trainable: bool) -> list[str]:
 
 def parameter_report(model: nn.Module) -> ParameterReport:
     """Count trainable vs total parameters and name the (un)frozen modules."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    def numel(p: nn.Parameter) -> int:  # DeepSpeed ZeRO-3 partitions a parameter in place: its full size is ds_numel
+        return int(getattr(p, "ds_numel", 0) or p.numel())
+
+    trainable = sum(numel(p) for p in model.parameters() if p.requires_grad)
+    total = sum(numel(p) for p in model.parameters())
     return ParameterReport(trainable, total, _collapse(model, True), _collapse(model, False))
 
 

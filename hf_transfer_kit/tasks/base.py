@@ -50,7 +50,7 @@ from ..console import Progress, expected_new_head
 from ..data import provenance
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
-from ..launch import resolve_training_kwargs, world_size
+from ..launch import resolve_training_kwargs, sharded_engine, world_size
 from ..metrics import write_json
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
 from ..strategies.frozen import frozen, hold_frozen_blocks_in_eval
@@ -359,6 +359,16 @@ class Recipe:
         """Scores that make the fine-tuned number meaningful (computed before training)."""
         return {}
 
+    def baselines_skipped(self) -> bool:
+        """Under DeepSpeed an evaluation before training leaves the Trainer without its training engine
+        (transformers builds an inference engine and ``train`` then finds no optimizer to step): no baselines."""
+        if sharded_engine(self.args) != "deepspeed":
+            return False
+        if self.args.process_index == 0:
+            print("[hf_transfer_kit] baselines skipped under DeepSpeed (an evaluation before training would leave "
+                  "the Trainer without its training engine); run without DeepSpeed to get them.", flush=True)
+        return True
+
     # ---- lifecycle ----------------------------------------------------------------------------
     def training_arguments(self, output_dir: Path, train_size: Optional[int] = None) -> Any:
         """TrainingArguments for this run; ``auto`` fields are resolved for ``train_size`` training examples (a
@@ -498,7 +508,7 @@ class Recipe:
         if self.args.should_save:
             resume_check.record(self.requested, staging)
         try:
-            base = self.baselines() if self.config.baselines else {}
+            base = self.baselines() if self.config.baselines and not self.baselines_skipped() else {}
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
