@@ -58,6 +58,9 @@ FALLBACK_LR = {"full": 5e-5, "lora": 5e-4, "linear_probe": 1e-2, "bitfit": 1e-3,
 DEFAULT_DATASETS = list(suite_data.SETS)
 QUICK = {"dataset": "rotten_tomatoes", "strategy": "linear_probe", "multipliers": (1.0, 3.0), "epochs": 2,
          "overrides": ["data.max_length=32", "training.num_train_epochs=1"]}
+#: default: the shipped config; tuned: the learning-rate x epochs sweep; lr_auto: the shipped config with the
+#: learning-rate range test instead of its rate (``training.learning_rate: auto``)
+ARMS = ("default", "tuned", "lr_auto")
 DOC_BEGIN, DOC_END = "<!-- defaults:begin -->", "<!-- defaults:end -->"
 
 
@@ -119,6 +122,7 @@ def summarise(metrics: dict[str, Any], history: list[dict[str, Any]], config: An
         "trainable_percent": metrics.get("parameters", {}).get("percent"),
         "majority_class_accuracy": metrics.get("baselines", {}).get("majority_class_accuracy"),
         "stopping": metrics.get("stopping") or train.get("stopping"),  # the kit's own record, once it writes one
+        "lr_finder": train.get("learning_rate_finder"),  # rate found, steps, seconds, share of the run (lr_auto arm)
     }
 
 
@@ -149,8 +153,12 @@ def tuned_overrides(lr: float, epochs: int) -> list[str]:
 
 
 def job_key(job: dict[str, Any]) -> str:
-    """What makes two runs the same run: everything in the job but this invocation's bookkeeping."""
-    return json.dumps({k: v for k, v in job.items() if k not in ("selected", "log")}, sort_keys=True, default=str)
+    """What makes two runs the same run: everything in the job but this invocation's bookkeeping (and where the
+    checkout lies: the config by its path inside the repository)."""
+    same = {k: v for k, v in job.items() if k not in ("selected", "log")}
+    if "config" in same:
+        same["config"] = "/".join(Path(same["config"]).parts[-4:])  # recipes/configs/<modality>/<name>.yaml
+    return json.dumps(same, sort_keys=True, default=str)
 
 
 def finished_runs(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -188,8 +196,8 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for dataset, strategy in keys:
         mine = [r for r in runs if (r["job"]["dataset"], r["job"]["strategy"]) == (dataset, strategy)]
         row: dict[str, Any] = {"dataset": dataset, "strategy": strategy}
-        for arm in ("default", "tuned"):
-            picked = [r for r in mine if r["job"]["arm"] == arm and r["job"].get("selected", arm == "default")]
+        for arm in ARMS:
+            picked = [r for r in mine if r["job"]["arm"] == arm and r["job"].get("selected", arm != "tuned")]
             ok = [r for r in picked if "error" not in r]
             acc, acc_sd = mean_sd([r.get("test_accuracy") for r in ok])
             f1, f1_sd = mean_sd([r.get("test_f1") for r in ok])
@@ -199,7 +207,10 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "best_epoch": [r.get("best_epoch") for r in ok],
                         "learning_rate": ok[0].get("learning_rate") if ok else None,
                         "train_seconds": mean_sd([r.get("train_seconds") for r in ok])[0],
-                        "validation_accuracy": mean_sd([r.get("validation_accuracy") for r in ok])[0]}
+                        "validation_accuracy": mean_sd([r.get("validation_accuracy") for r in ok])[0],
+                        "found_rates": [r["lr_finder"].get("learning_rate") for r in ok if r.get("lr_finder")],
+                        "finder_share": mean_sd([r["lr_finder"].get("share_of_run") for r in ok
+                                                 if r.get("lr_finder")])[0]}
         d, t = row["default"]["accuracy"], row["tuned"]["accuracy"]
         row["default_minus_tuned"] = d - t if d is not None and t is not None else None
         rows.append(row)
@@ -226,6 +237,21 @@ def _pts(value: Optional[float]) -> str:
 def _epochs(values: list[Optional[float]]) -> str:
     found = [v for v in values if v is not None]
     return "/".join(f"{v:g}" for v in found) if found else "–"
+
+
+def lr_table(rows: list[dict[str, Any]]) -> str:
+    """The learning-rate finder (``training.learning_rate: auto``) beside the shipped rate: accuracy and cost."""
+    lines = ["| data set | strategy | shipped rate: acc. % | `auto`: acc. % | rates found | finder share of the run |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        d, a = r["default"], r["lr_auto"]
+        if not a["seeds"]:
+            continue
+        share = f"{100 * a['finder_share']:.1f} %" if a["finder_share"] is not None else "–"
+        rates = ", ".join(f"{x:.2g}" for x in a["found_rates"]) or "–"
+        lines.append(f"| {r['dataset']} | {r['strategy']} | {_pct(d['accuracy'], d['accuracy_sd'])} | "
+                     f"{_pct(a['accuracy'], a['accuracy_sd'])} | {rates} | {share} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -285,6 +311,10 @@ def markdown(document: dict[str, Any]) -> str:
              "on the test split, mean ± sd over seeds; epochs as trained per seed (default) and best epoch per seed "
              "(tuned).", "", dataset_section(document["datasets"]), "", table(rows), "", "Targets (issue 18):", ""]
     parts += [f"- {line}" for line in targets(rows)] or ["- (no complete pairs)"]
+    finder = lr_table(rows)
+    if finder:
+        parts += ["", "The learning-rate finder (`training.learning_rate: auto`, arm `lr_auto`) in place of the shipped "
+                  "rate, same seeds; its share is the range test's seconds over the training's:", "", finder]
     failed = [r for r in document["runs"] if "error" in r]
     if failed:
         parts += ["", f"{len(failed)} run(s) failed: " + "; ".join(
@@ -349,7 +379,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", choices=list(suite_data.SETS), default=None)
     parser.add_argument("--strategies", nargs="+", choices=all_strategies, default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default 0 1; quick 0)")
-    parser.add_argument("--arms", nargs="+", choices=["default", "tuned"], default=["default", "tuned"])
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["default", "tuned"],
+                        help="default: the shipped config; tuned: the rate x epochs sweep; lr_auto: the shipped "
+                        "config with training.learning_rate=auto (the range test), for its accuracy and cost")
     parser.add_argument("--tune-epochs", type=int, default=None, help="epoch budget of the tuned arm (text)")
     parser.add_argument("--tune-epochs-image", type=int, default=None, help="epoch budget of the tuned arm (images)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output folder (default benchmarks/results; "
@@ -446,6 +478,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     for seed in args.seeds:
                         go({**base, "arm": "default", "seed": seed,
                             "overrides": data + (QUICK["overrides"] if args.quick else [])})
+                if "lr_auto" in args.arms:
+                    for seed in args.seeds:
+                        go({**base, "arm": "lr_auto", "seed": seed, "overrides": data + ["training.learning_rate=auto"]
+                            + (QUICK["overrides"] if args.quick else [])})
                 if "tuned" in args.arms:
                     rate = shipped_rate(config, strategy)
                     quick = ["data.max_length=32"] if args.quick else []
