@@ -104,7 +104,8 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
         # accelerate.state.AcceleratorState turns FSDP on only for GPU-like distributed types (MULTI_GPU, MULTI_XPU,
         # MULTI_NPU...); CPU processes run as MULTI_CPU, where the FSDP plugin is dropped and its
         # cpu_ram_efficient_loading leaves the other ranks' weights on the meta device
-        raise ConfigError("training.fsdp" if kwargs.get("fsdp") else "accelerate config distributed_type", "FSDP",
+        raise ConfigError(*(("training.fsdp", kwargs["fsdp"]) if kwargs.get("fsdp") else
+                            ("accelerate config distributed_type", "FSDP")),
                           "Accelerate runs FSDP only on GPUs (and XPU / NPU / HPU), not on CPU processes. On CPUs "
                           "use DDP (recipes/accelerate/multi_gpu.yaml without --cpu, plus training.use_cpu=true) "
                           "or DeepSpeed ZeRO (recipes/accelerate/deepspeed_zero3.yaml), which has a CPU accelerator.")
