@@ -21,6 +21,7 @@ from torch import nn
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from . import stopping
 from .strategies.anatomy import head_module_names
 
 
@@ -89,6 +90,7 @@ def train_head(recipe: Any, checkpoint: Optional[str], before: Any = None) -> tu
     for callback in trainer.callback_handler.callbacks:  # the run's own: progress, interrupt, early stopping, user's
         if type(callback) not in defaults:
             head_trainer.add_callback(callback)
+    stopping.attach(head_trainer)  # the head's schedule is the one lowered on plateaus
     if before is not None:
         before(head_trainer)  # e.g. the learning-rate range test, on the cached features
     output = head_trainer.train(resume_from_checkpoint=checkpoint)

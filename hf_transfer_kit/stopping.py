@@ -11,7 +11,12 @@ The rule, in numbers (module constants below):
 * budget: ``ceil(AUTO_EXAMPLES / n_train)`` epochs, at least ``MIN_EPOCHS`` and at most ``MAX_EPOCHS`` -- about
   AUTO_EXAMPLES examples seen for small data sets, a few passes for large ones;
 * cadence: once per epoch, or every ``EVAL_EVERY_MAX_STEPS`` optimizer steps when an epoch is longer than that;
-* patience: ``AUTO_PATIENCE`` evaluations, unless ``training.early_stopping_patience`` says otherwise.
+* patience: ``AUTO_PATIENCE`` evaluations, unless ``training.early_stopping_patience`` says otherwise;
+* plateaus: each evaluation that does not improve halves the learning rate (``AUTO_PLATEAU_FACTOR``;
+  ``training.lr_plateau_factor``). The linear schedule decays over the whole budget, so when early stopping ends a
+  run at a fifth of it the rate has hardly decayed: the model never gets the annealing a fixed, shorter schedule
+  gives it, and a noisy validation score stops it at a high rate. Halving on each plateau anneals exactly when the
+  score stalls (as ``ReduceLROnPlateau`` with ``patience=0``) and stays in the scheduler's state, so resume keeps it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ MIN_EPOCHS = 3
 MAX_EPOCHS = 20
 EVAL_EVERY_MAX_STEPS = 250
 AUTO_PATIENCE = 3
+AUTO_PLATEAU_FACTOR = 0.5
 
 
 def resolve(training: Mapping[str, Any], train_size: Optional[int], batch_per_step: int,
@@ -78,27 +84,83 @@ def patience_of(training: Mapping[str, Any]) -> Optional[int]:
     return AUTO_PATIENCE
 
 
+def plateau_factor_of(training: Mapping[str, Any]) -> Optional[float]:
+    """The factor the learning rate is multiplied by after an evaluation without improvement, or None: the field,
+    or ``AUTO_PLATEAU_FACTOR`` with ``num_train_epochs: auto`` (only where early stopping runs)."""
+    factor = training.get("lr_plateau_factor")
+    if factor is not None:
+        return float(factor) if float(factor) < 1.0 else None
+    return AUTO_PLATEAU_FACTOR if training.get("num_train_epochs") == "auto" and patience_of(training) else None
+
+
 def callback(training: Mapping[str, Any]) -> Any:
-    """transformers' ``EarlyStoppingCallback`` for this run, or None when early stopping is off."""
+    """transformers' ``EarlyStoppingCallback`` for this run (with the plateau halving), or None when early stopping
+    is off."""
     from transformers import EarlyStoppingCallback
 
     class EarlyStopping(EarlyStoppingCallback):
-        """Counts only the validation evaluations (the baseline and test scores carry other prefixes)."""
+        """Counts only the validation evaluations (the baseline and test scores carry other prefixes), and lowers the
+        learning rate after each one that did not improve."""
 
-        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, lr_plateau_factor: Optional[float] = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lr_plateau_factor = lr_plateau_factor
+            self.lr_reductions = 0
+            self.trainer: Any = None  # set by attach(): transformers 5 hands callbacks no scheduler
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any, lr_scheduler: Any = None,
+                        **kwargs: Any) -> None:
             name = args.metric_for_best_model
-            if (name if name.startswith("eval_") else f"eval_{name}") in metrics:
-                super().on_evaluate(args, state, control, metrics, **kwargs)
+            if (name if name.startswith("eval_") else f"eval_{name}") not in metrics:
+                return
+            before = self.early_stopping_patience_counter
+            super().on_evaluate(args, state, control, metrics, **kwargs)
+            stalled = self.early_stopping_patience_counter > before
+            scheduler = lr_scheduler or getattr(self.trainer, "lr_scheduler", None)
+            if stalled and self.lr_plateau_factor and scheduler is not None and not control.should_training_stop:
+                scale_schedule(scheduler, self.lr_plateau_factor)
+                self.lr_reductions += 1
+
+        def state(self) -> dict:
+            out = super().state()
+            out["args"]["lr_plateau_factor"] = self.lr_plateau_factor
+            out["attributes"]["lr_reductions"] = self.lr_reductions
+            return out
 
     patience = patience_of(training)
     if not patience:
         return None
     return EarlyStopping(early_stopping_patience=patience,
-                                 early_stopping_threshold=float(training.get("early_stopping_threshold") or 0.0))
+                         early_stopping_threshold=float(training.get("early_stopping_threshold") or 0.0),
+                         lr_plateau_factor=plateau_factor_of(training))
 
 
-def report(state: Any, args: Any, training: Mapping[str, Any]) -> dict[str, Any]:
-    """How long the run trained and why it stopped, for metrics.json and the card."""
+def attach(trainer: Any) -> None:
+    """Give the run's early-stopping callback the Trainer whose schedule it lowers on plateaus (the Trainer builds
+    its scheduler in ``train``, and transformers 5 passes callbacks the one it had at construction: None)."""
+    for cb in trainer.callback_handler.callbacks:
+        if hasattr(cb, "lr_reductions"):
+            cb.trainer = trainer
+
+
+def scale_schedule(lr_scheduler: Any, factor: float) -> None:
+    """Multiply the rest of the schedule by ``factor``: a LambdaLR-style scheduler computes each step's rate as
+    ``base_lr x lambda(step)``, so scaling ``base_lrs`` (part of its state_dict, hence of every checkpoint) scales
+    every later step; the current rate follows at once."""
+    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # Accelerate wraps it
+    scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+    for group in scheduler.optimizer.param_groups:
+        group["lr"] *= factor
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]  # what the Trainer logs
+
+
+def lr_reductions(callbacks: Any) -> int:
+    """How often the run's early-stopping callback lowered the learning rate."""
+    return sum(getattr(cb, "lr_reductions", 0) for cb in callbacks)
+
+
+def report(state: Any, args: Any, training: Mapping[str, Any], callbacks: Any = ()) -> dict[str, Any]:
+    """How long the run trained, why it stopped and how often the rate was lowered, for metrics.json and the card."""
     budget_steps = state.max_steps
     out: dict[str, Any] = {"epochs_trained": round(float(state.epoch or 0.0), 2), "steps": state.global_step,
                            "budget_epochs": float(args.num_train_epochs) if args.max_steps <= 0 else None,
@@ -113,4 +175,7 @@ def report(state: Any, args: Any, training: Mapping[str, Any]) -> dict[str, Any]
                           "evaluations")
     else:
         out["stopped"] = "the step budget was reached"
+    if plateau_factor_of(training):
+        out["lr_plateau_factor"] = plateau_factor_of(training)
+        out["lr_reductions"] = lr_reductions(callbacks)
     return out

@@ -146,6 +146,9 @@ def hyperparameter_rows(run: RunRecord) -> list[tuple[str, str]]:
         rows.append(("epoch budget (num_train_epochs: auto)", show(stop.get("budget_epochs"))))
     if stop.get("stopped"):
         rows.append(("why training stopped", stop["stopped"]))
+    if stop.get("lr_reductions"):
+        rows.append(("learning rate on plateaus", f"multiplied by {stop['lr_plateau_factor']:g} after each of the "
+                     f"{stop['lr_reductions']} evaluations that did not improve"))
     if stop.get("best_step"):
         rows.append(("checkpoint kept", f"the best on validation {stop.get('best_metric')} "
                      f"({show(stop.get('best_value'))}), step {stop['best_step']} (epoch {stop.get('best_epoch')})"))

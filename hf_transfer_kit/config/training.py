@@ -33,6 +33,8 @@ KIT_TRAINING_FIELDS: dict[str, tuple[Any, str]] = {
                                 "validation metric, and restore the best checkpoint. null = off (3 with "
                                 "num_train_epochs: auto)."),
     "early_stopping_threshold": (0.0, "How much the main validation metric must improve to count as better."),
+    "lr_plateau_factor": (None, "Multiply the learning rate by this after each validation evaluation that does not "
+                          "improve (with early stopping). null = 0.5 with num_train_epochs: auto, else off; 1 = off."),
     "recompute_batch_norm": (True, "After training, recompute the running statistics of every batch norm that "
                              "trained, over up to 200 training batches (batchnorm.py); false keeps them as trained."),
 }
@@ -121,6 +123,11 @@ def _check_kit_field(key: str, value: Any) -> Any:
     if key == "early_stopping_patience":
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(param, value, "use a positive whole number of evaluations, e.g. 3, or null (off).")
+        return value
+    if key == "lr_plateau_factor":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or
+                                  not 0 < value <= 1):
+            raise ConfigError(param, value, "use a factor in (0, 1], e.g. 0.5 (1 = off), or null (the default).")
         return value
     try:
         number = float(value)

@@ -447,6 +447,7 @@ class Recipe:
                               compute_loss_func=self.loss_function(),
                               callbacks=[*self.callbacks, self.interrupt, *self.strategy.callbacks(),
                                          *filter(None, [stopping.callback(self.config.training)])])
+        stopping.attach(trainer)
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
         if trainer.pop_callback(transformers.ProgressCallback) is not None:
@@ -513,7 +514,8 @@ class Recipe:
             train_output = self.train()
             train_seconds = time.perf_counter() - start
             metrics = {"train": {**train_output.metrics, "wall_seconds": round(train_seconds, 2),
-                                 "stopping": stopping.report(self.trainer.state, self.args, self.config.training),
+                                 "stopping": stopping.report(self.trainer.state, self.args, self.config.training,
+                                                             self.trainer.callback_handler.callbacks),
                                  "frozen_blocks_in_eval": self.frozen_blocks,
                                  **({"linear_probe": self.probe_cost} if self.probe_cost else {}),
                                  **({"learning_rate_finder": lr_find.summary(self.lr_found, train_seconds)}
