@@ -12,11 +12,12 @@ The rule, in numbers (module constants below):
   AUTO_EXAMPLES examples seen for small data sets, a few passes for large ones;
 * cadence: once per epoch, or every ``EVAL_EVERY_MAX_STEPS`` optimizer steps when an epoch is longer than that;
 * patience: ``AUTO_PATIENCE`` evaluations, unless ``training.early_stopping_patience`` says otherwise;
-* plateaus: each evaluation that does not improve halves the learning rate (``AUTO_PLATEAU_FACTOR``;
-  ``training.lr_plateau_factor``). The linear schedule decays over the whole budget, so when early stopping ends a
-  run at a fifth of it the rate has hardly decayed: the model never gets the annealing a fixed, shorter schedule
-  gives it, and a noisy validation score stops it at a high rate. Halving on each plateau anneals exactly when the
-  score stalls (as ``ReduceLROnPlateau`` with ``patience=0``) and stays in the scheduler's state, so resume keeps it.
+* plateaus (opt-in, ``training.lr_plateau_factor: 0.5``): each evaluation that does not improve multiplies the
+  learning rate by the factor. The linear schedule decays over the whole budget, so when early stopping ends a run at
+  a fifth of it the rate has hardly decayed: the model never gets the annealing a fixed, shorter schedule gives it.
+  Lowering the rate on each plateau anneals when the score stalls (as ``ReduceLROnPlateau`` with ``patience=0``) and
+  stays in the scheduler's state, so resume keeps it. Not on by default: it has not been judged on the evaluation
+  suite (docs/defaults.md).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ MIN_EPOCHS = 3
 MAX_EPOCHS = 20
 EVAL_EVERY_MAX_STEPS = 250
 AUTO_PATIENCE = 3
-AUTO_PLATEAU_FACTOR = 0.5
 
 
 def resolve(training: Mapping[str, Any], train_size: Optional[int], batch_per_step: int,
@@ -85,12 +85,10 @@ def patience_of(training: Mapping[str, Any]) -> Optional[int]:
 
 
 def plateau_factor_of(training: Mapping[str, Any]) -> Optional[float]:
-    """The factor the learning rate is multiplied by after an evaluation without improvement, or None: the field,
-    or ``AUTO_PLATEAU_FACTOR`` with ``num_train_epochs: auto`` (only where early stopping runs)."""
+    """The factor the learning rate is multiplied by after an evaluation without improvement (where early stopping
+    runs), or None: off."""
     factor = training.get("lr_plateau_factor")
-    if factor is not None:
-        return float(factor) if float(factor) < 1.0 else None
-    return AUTO_PLATEAU_FACTOR if training.get("num_train_epochs") == "auto" and patience_of(training) else None
+    return float(factor) if factor is not None and float(factor) < 1.0 and patience_of(training) else None
 
 
 def callback(training: Mapping[str, Any]) -> Any:

@@ -98,31 +98,31 @@ def test_auto_epochs_stop_early_restore_the_best_and_say_why(tmp_path: Path, tin
 
 
 def test_each_stalled_evaluation_halves_the_rest_of_the_schedule(tmp_path: Path, tiny_model_dir: str) -> None:
-    """Two runs, the same schedule: with lr_plateau_factor 1 (off) and the auto default (0.5). Step by step, the
-    halving run's rate is the plain schedule's times 0.5 per stalled evaluation so far."""
+    """Two runs, the same schedule: without lr_plateau_factor (off) and with 0.5. Step by step, the halving run's
+    rate is the plain schedule's times 0.5 per stalled evaluation so far."""
     rates = {}
     runs = {}
-    for factor in (1.0, None):
+    for factor in (None, 0.5):
         cfg = tiny_config(tmp_path / str(factor), tiny_model_dir, num_train_epochs="auto", max_steps=-1,
                           eval_strategy="epoch", learning_rate=3e-3, early_stopping_patience=4,
                           lr_plateau_factor=factor)
         runs[factor] = TextClassificationRecipe(cfg, train_dataset=toy_dataset(48), eval_dataset=toy_dataset(12, 2)).run()
         rates[factor] = {e["step"]: e["learning_rate"] for e in runs[factor].log_history if "learning_rate" in e}
-    history = runs[None].log_history
+    history = runs[0.5].log_history
     best, stalled, checked = None, 0, 0
     for entry in history:
         if "eval_accuracy" in entry:
             if best is not None and entry["eval_accuracy"] <= best:
                 stalled += 1
             best = entry["eval_accuracy"] if best is None else max(best, entry["eval_accuracy"])
-        elif "learning_rate" in entry and entry["step"] in rates[1.0]:
-            assert entry["learning_rate"] == pytest.approx(rates[1.0][entry["step"]] * 0.5 ** stalled, rel=1e-6)
+        elif "learning_rate" in entry and entry["step"] in rates[None]:
+            assert entry["learning_rate"] == pytest.approx(rates[None][entry["step"]] * 0.5 ** stalled, rel=1e-6)
             checked += 1
-    stop = runs[None].metrics["train"]["stopping"]
+    stop = runs[0.5].metrics["train"]["stopping"]
     assert checked > 10 and stop["lr_reductions"] >= 1 and stop["lr_plateau_factor"] == 0.5
     assert stop["lr_reductions"] == stalled - (1 if stop["stopped"].startswith("early") else 0)  # not on the last
-    assert "learning rate on plateaus" in (runs[None].output_dir / "README.md").read_text()
-    assert "lr_reductions" not in runs[1.0].metrics["train"]["stopping"]
+    assert "learning rate on plateaus" in (runs[0.5].output_dir / "README.md").read_text()
+    assert "lr_reductions" not in runs[None].metrics["train"]["stopping"]
 
 
 # ---- frozen blocks ------------------------------------------------------------------------------------------

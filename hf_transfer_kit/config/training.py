@@ -34,7 +34,7 @@ KIT_TRAINING_FIELDS: dict[str, tuple[Any, str]] = {
                                 "num_train_epochs: auto)."),
     "early_stopping_threshold": (0.0, "How much the main validation metric must improve to count as better."),
     "lr_plateau_factor": (None, "Multiply the learning rate by this after each validation evaluation that does not "
-                          "improve (with early stopping). null = 0.5 with num_train_epochs: auto, else off; 1 = off."),
+                          "improve (with early stopping), e.g. 0.5. null or 1 = off."),
     "recompute_batch_norm": (True, "After training, recompute the running statistics of every batch norm that "
                              "trained, over up to 200 training batches (batchnorm.py); false keeps them as trained."),
 }
@@ -127,7 +127,7 @@ def _check_kit_field(key: str, value: Any) -> Any:
     if key == "lr_plateau_factor":
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or
                                   not 0 < value <= 1):
-            raise ConfigError(param, value, "use a factor in (0, 1], e.g. 0.5 (1 = off), or null (the default).")
+            raise ConfigError(param, value, "use a factor in (0, 1], e.g. 0.5, or null (off).")
         return value
     try:
         number = float(value)
