@@ -176,7 +176,8 @@ def finished_runs(paths: list[Path]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in paths:
         if path.is_file():
-            for run in json.loads(path.read_text(encoding="utf-8")).get("runs", []):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            for run in record.get("runs", []) + record.get("kept_runs", []):
                 if "error" not in run and "job" in run:
                     found[job_key(run["job"])] = run
     return found
@@ -522,7 +523,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                                          for s, p in v.items()}
                                                                      for m, v in STRATEGIES.items()}},
                 "machine": describe_machine(), "datasets": manifests, "summary": rows, "targets": targets(rows),
-                "skipped_runs": skipped, "runs": runs}
+                "skipped_runs": skipped, "runs": runs,
+                # runs on record that this invocation's scope left out (other arms, seeds, data sets): kept for the
+                # next --resume, outside the summary
+                "kept_runs": [r for key, r in done.items() if key not in {job_key(x["job"]) for x in runs}]}
     _write_atomic(args.out / "defaults.json", json.dumps(document, indent=1, default=str))
     partial_path.unlink(missing_ok=True)
     write_doc(args.doc, document)
