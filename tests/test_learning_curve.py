@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yaml
 from datasets import ClassLabel, Dataset
 
 from conftest import FILLER, KEYWORDS
@@ -82,7 +83,9 @@ def test_strategy_yaml_brings_its_own_learning_rate_but_not_defaults(tmp_path: P
     assert [s.label for s in specs] == ["full", "linear_probe", "lora"]
     assert specs[1].config.training["learning_rate"] == 1e-4
     lora = specs[2].config
-    assert lora.strategy.options["r"] == 8 and lora.training["learning_rate"] == pytest.approx(5e-3)
+    shipped = yaml.safe_load((ROOT / "recipes/configs/nlp/minilm_lora.yaml").read_text())["training"]
+    assert lora.strategy.options["r"] == 8 and lora.training["learning_rate"] == pytest.approx(shipped["learning_rate"])
+    assert lora.training["learning_rate"] != 1e-4  # the file's rate, not the base config's
     assert lora.training["eval_strategy"] == "no"  # the file's defaults do not undo the base config's settings
     with pytest.raises(ConfigError) as err:
         lc.strategy_specs(base, ["loraa"])
