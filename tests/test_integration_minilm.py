@@ -21,10 +21,15 @@ QUICK = ["data.max_train_samples=192", "data.max_eval_samples=40", "data.max_len
 
 pytestmark = pytest.mark.slow
 
+#: Configs whose shipped rate is sized for a whole run (early-stopped epochs), not for 24 steps: LoRA's 5e-4, chosen
+#: on the evaluation suite (docs/defaults.md), moves the test loss by < 0.01 in 24 steps of 8 examples.
+STEPS = {"minilm_lora.yaml": ["training.max_steps=96"]}
+
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_strategy_learns_on_real_model_and_reloads(tmp_path: Path, config: str) -> None:
-    recipe = TextClassificationRecipe.from_yaml(CONFIGS / config, QUICK + [f"output_dir={tmp_path / 'run'}"])
+    recipe = TextClassificationRecipe.from_yaml(CONFIGS / config, QUICK + STEPS.get(config, [])
+                                                + [f"output_dir={tmp_path / 'run'}"])
     result = recipe.run()
     before = result.metrics["baselines"]["untrained_head_loss"]
     after = result.metrics["test"]["loss"]
