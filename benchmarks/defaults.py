@@ -291,11 +291,11 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         gap = r["default_minus_tuned"]
         if gap is not None:
-            out.append(f"{'PASS' if gap >= -0.01 else 'MISS'} {r['dataset']} {r['strategy']}: default − tuned "
+            out.append(f"{'PASS' if round(gap, 6) >= -0.01 else 'MISS'} {r['dataset']} {r['strategy']}: default − tuned "
                        f"{_pts(gap)} pts (target ≥ −1)")
         if r["strategy"] == "lora" and r.get("minus_full") and r["minus_full"]["default"] is not None:
             gap = r["minus_full"]["default"]
-            out.append(f"{'PASS' if gap >= -0.02 else 'MISS'} {r['dataset']} lora − full (defaults): {_pts(gap)} pts "
+            out.append(f"{'PASS' if round(gap, 6) >= -0.02 else 'MISS'} {r['dataset']} lora − full (defaults): {_pts(gap)} pts "
                        "(target ≥ −2)")
     return out
 
