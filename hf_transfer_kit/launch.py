@@ -60,6 +60,29 @@ def check_processes_started() -> None:
                           "or give --mpirun_hostfile with MPI installed.")
 
 
+def run_launch(args: Any) -> dict[str, Any]:
+    """How this run was actually launched, for metrics.json and the card: processes, engine, precision."""
+    engine = sharded_engine(args)
+    if engine == "deepspeed":
+        stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
+        config = getattr(getattr(args, "hf_deepspeed_config", None), "config", None) or {}
+        stage = (config.get("zero_optimization") or {}).get("stage", stage)
+        name = f"DeepSpeed ZeRO-{stage}" if stage is not None else "DeepSpeed"
+    elif engine == "fsdp":
+        version = (getattr(args, "fsdp_config", None) or {}).get("version") or os.environ.get("FSDP_VERSION", "1")
+        name = f"FSDP{version if str(version) != '1' else ''}"
+    else:
+        name = "DDP" if args.world_size > 1 else "one process"
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    return {"processes": args.world_size, "engine": name, "precision": precision}
+
+
+def describe_launch(launch: dict[str, Any]) -> str:
+    processes = launch.get("processes", 1)
+    return (f"{processes} process{'es' if processes != 1 else ''}, {launch.get('engine')}, "
+            f"{launch.get('precision')}")
+
+
 def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
                             global_batch_size: Optional[int] = None) -> dict[str, Any]:
     """Return TrainingArguments kwargs, raising :class:`ConfigError` for settings this machine cannot run."""

@@ -106,6 +106,10 @@ CASES = {
 }
 
 
+#: the engine metrics.json must record per launcher (DDP otherwise)
+ENGINES = {"deepspeed_zero2.yaml": "DeepSpeed ZeRO-2", "deepspeed_zero3.yaml": "DeepSpeed ZeRO-3"}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, case: str) -> None:
     strategy, launcher, extra = CASES[case]
@@ -129,6 +133,13 @@ def test_two_processes_match_one_process(tmp_path: Path, no_dropout_model: str, 
 
     # only rank 0 wrote, and it wrote a complete output: no staging leftovers
     assert (tmp_path / "ddp" / "metrics.json").is_file()
+    # the run records how it was launched, and the card says it
+    engine = ENGINES.get(launcher, "DDP")
+    launched = [json.loads((tmp_path / run / "metrics.json").read_text())["environment"]["launch"]
+                for run in ("ddp", "single")]
+    assert launched == [{"processes": 2, "engine": engine, "precision": "fp32"},
+                        {"processes": 1, "engine": "one process", "precision": "fp32"}]
+    assert f"2 processes, {engine}, fp32" in (tmp_path / "ddp" / "README.md").read_text()
     assert not (tmp_path / ".ddp.partial").exists()
     # what was saved (gathered from the shards under ZeRO-3) reloads as the one-process model
     if strategy["name"] == "lora":

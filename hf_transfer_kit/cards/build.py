@@ -14,6 +14,7 @@ from typing import Any, Optional
 from .. import plots
 from ..config import RecipeConfig
 from ..errors import ConfigError
+from ..launch import describe_launch
 from ..problems.class_weights import describe as class_weighting
 from . import metadata, recipe
 from .run import IMAGES_DIR, RunRecord
@@ -107,7 +108,8 @@ def template_context(run: RunRecord, model_id: str, merged: bool, images: dict[s
         "hyperparameters": recipe.hyperparameter_rows(run),
         "seeds": recipe.seeds(run),
         "training_time": recipe.training_time(run),
-        "hardware": env.get("hardware", "not recorded"),
+        "hardware": env.get("hardware", "not recorded") + (
+            f" ({describe_launch(env['launch'])})" if env.get("launch") else ""),
         "python_version": env.get("python", "?"),
         "versions": sorted((env.get("versions") or {}).items()),
         "environment_recorded": env_recorded,

@@ -50,7 +50,7 @@ from ..console import Progress, expected_new_head
 from ..data import provenance
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
-from ..launch import resolve_training_kwargs, sharded_engine, world_size
+from ..launch import resolve_training_kwargs, run_launch, sharded_engine, world_size
 from ..metrics import write_json
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
 from ..strategies.frozen import frozen, hold_frozen_blocks_in_eval
@@ -522,7 +522,8 @@ class Recipe:
                                     if self.lr_found else {}),
                                  **({"batch_norm": self.batch_norm} if self.batch_norm else {})},
                        "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
-                       "parameters": self.parameters.to_dict(), "environment": environment()}
+                       "parameters": self.parameters.to_dict(),
+                       "environment": {**environment(), "launch": run_launch(self.args)}}
             if self.args.should_save:
                 self.save(staging, metrics)
             self.args_barrier()
