@@ -100,11 +100,14 @@ def callback(training: Mapping[str, Any]) -> Any:
         """Counts only the validation evaluations (the baseline and test scores carry other prefixes), and lowers the
         learning rate after each one that did not improve."""
 
+        #: Set by attach() on the class, not the instance: resuming replaces the callback by a new instance built
+        #: from its saved args (Trainer._load_callback_state), which must still find the Trainer.
+        trainer: Any = None
+
         def __init__(self, *args: Any, lr_plateau_factor: Optional[float] = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.lr_plateau_factor = lr_plateau_factor
             self.lr_reductions = 0
-            self.trainer: Any = None  # set by attach(): transformers 5 hands callbacks no scheduler
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any, lr_scheduler: Any = None,
                         **kwargs: Any) -> None:
@@ -138,7 +141,7 @@ def attach(trainer: Any) -> None:
     its scheduler in ``train``, and transformers 5 passes callbacks the one it had at construction: None)."""
     for cb in trainer.callback_handler.callbacks:
         if hasattr(cb, "lr_reductions"):
-            cb.trainer = trainer
+            type(cb).trainer = trainer  # a class made for this run alone (callback())
 
 
 def scale_schedule(lr_scheduler: Any, factor: float) -> None:
