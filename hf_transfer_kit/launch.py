@@ -39,6 +39,33 @@ def sharded_engine(args: Any) -> Optional[str]:
     return None
 
 
+def fsdp_flattens(fsdp: Any, fsdp_config: Optional[dict[str, Any]]) -> bool:
+    """True for FSDP v1 without ``use_orig_params``: it flattens a unit's parameters into one tensor, so neither
+    mixed ``requires_grad`` nor per-parameter optimizer groups survive (FSDP2 keeps every parameter its own).
+    ``fsdp``: ``training.fsdp``; when set, transformers builds the plugin and defaults to v2, else an ``accelerate
+    launch`` config does (``FSDP_VERSION``, v1 when absent)."""
+    config = fsdp_config or {}
+    version = int(config.get("version", 2 if fsdp else os.environ.get("FSDP_VERSION", "1")))
+    return version < 2 and not config.get("use_orig_params", _env_flag("FSDP_USE_ORIG_PARAMS"))
+
+
+def whole_state_dict(trainer: Any) -> Optional[dict[str, Any]]:
+    """The model's whole weights on rank 0 when an engine shards the parameters themselves (DeepSpeed ZeRO-3,
+    FSDP), else None (the model's own tensors are whole). Every rank must call it: the shards are gathered.
+
+    ZeRO-3 leaves each parameter above ``stage3_param_persistence_threshold`` elements as an empty placeholder
+    outside the forward pass, so ``save_pretrained`` on the bare model would write empty tensors (a frozen
+    embedding matrix, say). Accelerate's ``get_state_dict`` gathers them layer by layer, as ``Trainer.save_model``
+    does; it raises when the config does not allow gathering (``zero3_save_16bit_model: false``)."""
+    engine = sharded_engine(trainer.args)
+    if engine is None:
+        return None
+    wrapped = trainer.model_wrapped
+    if engine == "deepspeed" and not wrapped.zero_optimization_partition_weights():
+        return None  # ZeRO-1/2: optimizer state and gradients are sharded, the parameters are whole
+    return trainer.accelerator.get_state_dict(wrapped)
+
+
 #: Set by MPI launchers (mpirun / mpiexec of Open MPI, MPICH, Intel MPI, MVAPICH): Accelerate reads the world from them.
 _MPI_WORLD = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
 
@@ -115,10 +142,8 @@ def resolve_training_kwargs(training: dict[str, Any], strategy_name: str,
                           "its CPU accelerator), or launch with recipes/accelerate/multi_gpu.yaml / fsdp.yaml instead.")
 
     wants_fsdp = bool(kwargs.get("fsdp")) or _env_flag("ACCELERATE_USE_FSDP")
-    fsdp_config = kwargs.get("fsdp_config") or {}
-    fsdp_version = int(fsdp_config.get("version", os.environ.get("FSDP_VERSION", "1")))
-    if wants_fsdp and strategy_name in _MIXED_GRAD_STRATEGIES and fsdp_version < 2 and not fsdp_config.get(
-            "use_orig_params", _env_flag("FSDP_USE_ORIG_PARAMS")):
+    if (wants_fsdp and strategy_name in _MIXED_GRAD_STRATEGIES
+            and fsdp_flattens(kwargs.get("fsdp"), kwargs.get("fsdp_config"))):
         raise ConfigError("strategy.name", strategy_name, "FSDP (v1) flattens frozen and trainable parameters into "
                           "one unit; set training.fsdp_config.use_orig_params=true, use FSDP v2 "
                           "(recipes/accelerate/fsdp.yaml), or use strategy lora / adapter.")

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from torch import nn
 
@@ -127,9 +127,18 @@ class Strategy(ABC):
     def apply(self, model: nn.Module) -> nn.Module:
         """Freeze / wrap ``model``; return the module the Trainer should train. Raise ConfigError on bad settings."""
 
-    def save(self, model: nn.Module, directory: str | Path) -> None:
-        """Save what was trained as safetensors (full model by default)."""
-        model.save_pretrained(str(directory))
+    def save(self, model: nn.Module, directory: str | Path, state_dict: Optional[dict[str, Any]] = None) -> None:
+        """Save what was trained as safetensors (full model by default). ``state_dict``: the whole weights when an
+        engine shards the parameters (``launch.whole_state_dict``); None reads them from ``model``."""
+        model.save_pretrained(str(directory), state_dict=own_keys(model, state_dict))
+
+
+def own_keys(model: nn.Module, state_dict: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """``state_dict`` restricted to ``model``'s own entries (a recipe may have detached a training-only module)."""
+    if state_dict is None:
+        return None
+    keys = model.state_dict().keys()
+    return {k: v for k, v in state_dict.items() if k in keys}
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

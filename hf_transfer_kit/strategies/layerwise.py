@@ -28,7 +28,11 @@ How it plugs into the Trainer, and why it is right under resume and Accelerate:
   ``requires_grad=True`` (gradients flow and are all-reduced) and :meth:`LayerwiseTrainer.training_step`
   drops (sets to None) the gradients of still-frozen parameters right after each backward -- before clipping,
   so the clipping norm and the optimizer see exactly what a one-process run sees.
-* DeepSpeed and FSDP keep gradients in their own sharded buffers, where neither mechanism reaches: refused.
+* **DeepSpeed ZeRO (1-3) and FSDP2**: the parameter groups carry the layer-wise rates (ZeRO keeps each group's
+  ``lr``; tests/test_distributed.py runs it under ZeRO-2 and ZeRO-3). Gradual unfreezing is refused there: the
+  engine builds its gradient and optimizer partitions once, from what requires grad when it wraps the model, and
+  reduces gradients inside backward, where neither mechanism above reaches. FSDP v1 without ``use_orig_params``
+  flattens parameters and loses the groups: refused.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from ..errors import ConfigError
-from ..launch import sharded_engine
+from ..launch import fsdp_flattens, sharded_engine
 from .anatomy import embedding_module_names, layer_stack
 from .base import StrategyConfig
 
@@ -183,11 +187,20 @@ def check_training_args(config: LayerwiseConfig, args: Any) -> None:
     """Refuse launchers that keep gradients where neither unfreezing mechanism reaches (before the model loads)."""
     if not config.layerwise:
         return
-    sharded = sharded_engine(args)
-    if sharded:
-        raise ConfigError(*config.layerwise_setting(), f"layer-wise learning rates and gradual unfreezing are not supported with "
-                          f"{sharded} (it keeps gradients in sharded buffers); launch with DDP "
-                          "(recipes/accelerate/multi_gpu.yaml) or remove it.")
+    engine = sharded_engine(args)
+    if engine is None:
+        return
+    if config.unfreeze is not None:
+        raise ConfigError("strategy.unfreeze", config.unfreeze, f"gradual unfreezing does not run under {engine}: the "
+                          "engine builds its sharded gradient and optimizer partitions once, from the parameters "
+                          "that require grad when it wraps the model, and reduces gradients inside backward, so a "
+                          "layer can neither join later nor have its gradient dropped after the reduction (how DDP "
+                          "runs do it). Launch with DDP (recipes/accelerate/multi_gpu.yaml), or keep "
+                          "strategy.layer_lr_decay alone, which runs under DeepSpeed ZeRO and FSDP2.")
+    if engine == "fsdp" and fsdp_flattens(getattr(args, "fsdp", None), getattr(args, "fsdp_config", None)):
+        raise ConfigError(*config.layerwise_setting(), "FSDP v1 flattens each unit's parameters into one tensor, so "
+                          "layers cannot have their own learning rates; use FSDP v2 (recipes/accelerate/fsdp.yaml) "
+                          "or set training.fsdp_config.use_orig_params=true.")
 
 
 def _toggles_requires_grad(args: Any) -> bool:

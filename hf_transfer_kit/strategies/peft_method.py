@@ -272,8 +272,7 @@ class PeftStrategy(Strategy):
                 parameter.requires_grad_(False)
         return peft_model
 
-    def save(self, model: nn.Module, directory: str | Path) -> None:
-        model.save_pretrained(str(directory))
+
 
 
 @dataclass

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import batchnorm, lr_find, outputs, probe, resume_check, stopping
+from .. import batchnorm, lr_find, outputs, probe, resume_check, stopping, tracking
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
@@ -50,7 +50,7 @@ from ..console import Progress, expected_new_head
 from ..data import provenance
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
-from ..launch import resolve_training_kwargs, run_launch, sharded_engine, world_size
+from ..launch import resolve_training_kwargs, run_launch, sharded_engine, whole_state_dict, world_size
 from ..metrics import write_json
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
 from ..strategies.frozen import frozen, hold_frozen_blocks_in_eval
@@ -229,6 +229,8 @@ class Recipe:
         self.trainer: Any = None
         #: Set by a caller that publishes the output itself after ``run`` (``hf-transfer-kit train``).
         self.pushed_by_caller = False
+        #: The whole weights while ``save`` runs, when an engine shards parameters (``launch.whole_state_dict``).
+        self.whole_weights: Optional[dict[str, Any]] = None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = (), **kwargs: Any) -> Recipe:
@@ -287,6 +289,7 @@ class Recipe:
             raise ConfigError("--file", None, "this run was trained on in-memory data, so it has no test split to "
                               "re-score; give the examples to score with --file (csv / json / jsonl / parquet).")
         with tempfile.TemporaryDirectory(prefix="hf_transfer_kit-evaluate-") as tmp:
+            recipe.config.training["report_to"] = "none"  # re-scoring a saved run is not a run to track
             recipe.args = recipe.training_arguments(Path(tmp))
             recipe.tokenizer = preprocessor
             splits, names = recipe.load_data()
@@ -380,6 +383,7 @@ class Recipe:
         per_step = kwargs.get("per_device_train_batch_size", 8) * world_size() * kwargs.get("gradient_accumulation_steps", 1)
         kwargs = stopping.resolve(kwargs, train_size, per_step, self.best_metric())
         kwargs = lr_find.placeholder(kwargs, cfg.strategy.name)
+        kwargs = tracking.names(kwargs, cfg.output_dir, cfg.strategy.name)
         try:
             return TrainingArguments(output_dir=str(output_dir), **kwargs)
         except (TypeError, ValueError) as err:
@@ -448,6 +452,8 @@ class Recipe:
                               callbacks=[*self.callbacks, self.interrupt, *self.strategy.callbacks(),
                                          *filter(None, [stopping.callback(self.config.training)])])
         stopping.attach(trainer)
+        tracking.attach(trainer, tracking.run_metadata(self.config, self.parameters),
+                        list(self.result_metrics(self.config)), self.config.output_dir)
         if self.per_example_mean_loss:
             trainer.model_accepts_loss_kwargs = False
         if trainer.pop_callback(transformers.ProgressCallback) is not None:
@@ -524,8 +530,11 @@ class Recipe:
                        "test": self.evaluate("test"), "baselines": base, "data": self.data_provenance(),
                        "parameters": self.parameters.to_dict(),
                        "environment": {**environment(), "launch": run_launch(self.args)}}
+            tracking.finish(self.trainer, metrics["test"])
+            self.whole_weights = whole_state_dict(self.trainer)  # every rank: ZeRO-3 gathers its shards
             if self.args.should_save:
                 self.save(staging, metrics)
+            self.whole_weights = None
             self.args_barrier()
             out = outputs.commit(staging, self.config.output_dir) if self.args.should_save else Path(self.config.output_dir)
         except OSError as err:
@@ -570,7 +579,7 @@ class Recipe:
         return resolved
 
     def save(self, directory: Path, metrics: dict[str, Any]) -> None:
-        self.strategy.save(self.trained_model(), directory)
+        self.strategy.save(self.trained_model(), directory, self.whole_weights)
         self.tokenizer.save_pretrained(str(directory))
         save_config(self.resolved_config(), directory)
         write_json(metrics, directory / "metrics.json")
