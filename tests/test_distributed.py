@@ -3,6 +3,7 @@ against a 1-process run with the same global batch; the launches that cannot dis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -186,3 +187,77 @@ def test_launches_that_would_not_distribute_are_refused_before_training(tmp_path
     assert not (tmp_path / "out").exists()
 
 
+
+
+CLI_WORKER = Path(__file__).parent / "cli_worker.py"
+
+
+def zero3_train(tmp: Path, model_dir: str, strategy: dict, out: Path, *extra: str,
+                **env: str) -> subprocess.Popen:
+    """``hf-transfer-kit train`` (tests/cli_worker.py) on two processes under the shipped ZeRO-3 config, checkpointing
+    every 3 of 6 steps."""
+    config = tmp / f"{strategy['name']}.yaml"
+    if not config.exists():
+        toy_dataset(64).to_json(str(tmp / "train.jsonl"))
+        config.write_text(json.dumps({
+            "model": {"name_or_path": model_dir}, "baselines": False, "global_batch_size": 8,
+            "data": {"dataset": None, "train_file": str(tmp / "train.jsonl"), "max_length": 32, "test_size": 0.0},
+            "strategy": strategy,
+            "training": {"max_steps": 6, "per_device_train_batch_size": 4, "learning_rate": 1e-3, "use_cpu": True,
+                         "save_strategy": "steps", "save_steps": 3, "save_total_limit": 2, "logging_steps": 1,
+                         "eval_strategy": "no", "bf16": False, "disable_tqdm": True, "dataloader_num_workers": 0}}))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ACCELERATE / "deepspeed_zero3.yaml"), "--mixed_precision", "no", "--num_processes", "2",
+           "--main_process_port", str(29500 + os.getpid() % 1000), str(CLI_WORKER), "train", str(config),
+           "--output-dir", str(out), *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+                                                "TOKENIZERS_PARALLELISM": "false", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("strategy", [FULL, LORA], ids=["full", "lora"])
+def test_zero3_checkpoint_resumes_to_the_uninterrupted_run(tmp_path: Path, no_dropout_model: str,
+                                                           strategy: dict) -> None:
+    """Kill a two-process ZeRO-3 run (launcher and both ranks) after its first sharded checkpoint; ``--resume`` from
+    that checkpoint (each rank reloads its own parameter and optimizer shards) ends on the uninterrupted run's
+    weights."""
+    import signal
+    import time
+
+    pytest.importorskip("deepspeed")
+    reference = zero3_train(tmp_path, no_dropout_model, strategy, tmp_path / "reference")
+    _, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err[-4000:]
+
+    out = tmp_path / "run"
+    victim = zero3_train(tmp_path, no_dropout_model, strategy, out, STEP_SLEEP="1.0")
+    staging = tmp_path / ".run.partial"
+    deadline = time.time() + 240
+    while not list(staging.glob("checkpoint-3/global_step3/*optim_states.pt")) or \
+            len(list(staging.glob("checkpoint-3/global_step3/*optim_states.pt"))) < 2 or \
+            not (staging / "checkpoint-3" / "trainer_state.json").is_file():
+        assert victim.poll() is None, victim.communicate()[1][-4000:]
+        assert time.time() < deadline, "no ZeRO-3 checkpoint appeared"
+        time.sleep(0.1)
+    import psutil  # an Accelerate dependency; torchrun starts each rank in a session of its own
+
+    tree = [victim.pid, *(child.pid for child in psutil.Process(victim.pid).children(recursive=True))]
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+    time.sleep(1)
+    assert not out.exists(), "the killed run must not leave an output directory"
+
+    resumed = zero3_train(tmp_path, no_dropout_model, strategy, out, "--resume", RESUMED_AT="3")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-4000:]
+    name = "adapter_model.safetensors" if strategy["name"] == "lora" else "model.safetensors"
+    expected, got = load_file(str(tmp_path / "reference" / name)), load_file(str(out / name))
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert got[key].numel() == expected[key].numel() > 0, key
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=TOLERANCE, msg=key)
+    log = json.loads((out / "log_history.json").read_text())
+    assert [h["step"] for h in log if "loss" in h] == [1, 2, 3, 4, 5, 6]
+    assert not list(out.glob("checkpoint-*")) and not staging.exists()
