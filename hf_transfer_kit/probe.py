@@ -21,7 +21,7 @@ from torch import nn
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from . import stopping
+from . import stopping, tracking
 from .strategies.anatomy import head_module_names
 
 
@@ -91,6 +91,7 @@ def train_head(recipe: Any, checkpoint: Optional[str], before: Any = None) -> tu
         if type(callback) not in defaults:
             head_trainer.add_callback(callback)
     stopping.attach(head_trainer)  # the head's schedule is the one lowered on plateaus
+    tracking.attach(head_trainer)  # the head reports through the run's trackers, not fresh ones
     if before is not None:
         before(head_trainer)  # e.g. the learning-rate range test, on the cached features
     output = head_trainer.train(resume_from_checkpoint=checkpoint)

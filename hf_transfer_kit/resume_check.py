@@ -22,7 +22,8 @@ IGNORED = {"resume", "resume_allow_changes", "overwrite_output_dir", "output_dir
 #: ``training`` keys the Trainer honours when resuming (the length of the run, its cadence, evaluation batches).
 EFFECTIVE_ON_RESUME = {"num_train_epochs", "max_steps", "logging_steps", "logging_strategy", "eval_steps",
                        "eval_strategy", "save_steps", "save_strategy", "save_total_limit", "per_device_eval_batch_size",
-                       "report_to", "disable_tqdm", "dataloader_num_workers", "logging_first_step"}
+                       "report_to", "project", "run_name", "disable_tqdm", "dataloader_num_workers",
+                       "logging_first_step"}
 
 
 def settings(config: RecipeConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -114,6 +115,32 @@ def _check_report_to(value: Any) -> None:
                               f"{name}) or set training.report_to=none.")
 
 
+def reports_to(report_to: Any, tracker: str) -> bool:
+    """Whether a ``training.report_to`` value (a name, a list, ``all`` or ``none``) selects ``tracker``."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    return tracker in names or ("all" in names and tracker in get_available_reporting_integrations())
+
+
+def _check_trackers_offline(training: Mapping[str, Any]) -> None:
+    """With HF_HUB_OFFLINE=1, trackio cannot create or reach a Space (it would warn and fall back mid-run): refuse a
+    Space now. Without one, trackio and TensorBoard only write local files (``tracking.py``)."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE or not reports_to(training.get("report_to", TRAINING_DEFAULTS["report_to"]),
+                                                      "trackio"):
+        return
+    fix = ("trackio logs to a Hugging Face Space over the network, and HF_HUB_OFFLINE=1 is set; {remove} to keep the "
+           "runs in trackio's local store (trackio show --project ...), or unset HF_HUB_OFFLINE.")
+    if training.get("trackio_space_id"):
+        raise ConfigError("training.trackio_space_id", training["trackio_space_id"],
+                          fix.format(remove="remove training.trackio_space_id"))
+    if os.environ.get("TRACKIO_SPACE_ID"):
+        raise ConfigError("TRACKIO_SPACE_ID", os.environ["TRACKIO_SPACE_ID"],
+                          fix.format(remove="unset the TRACKIO_SPACE_ID environment variable"))
+
+
 def _check_kit_field(key: str, value: Any) -> Any:
     param = f"training.{key}"
     if key == "recompute_batch_norm":
@@ -169,4 +196,5 @@ def validate_training(training: Mapping[str, Any]) -> dict[str, Any]:
         out[key] = _check_training_type(key, value, hints.get(key, Any))
         if key == "report_to":
             _check_report_to(value)
+    _check_trackers_offline(out)
     return out

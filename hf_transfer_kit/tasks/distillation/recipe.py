@@ -247,6 +247,7 @@ class DistillationRecipe(TextClassificationRecipe):
         config = copy.deepcopy(self.config)
         config.distill.alpha, config.distill.hidden_state_weight, config.distill.compare_without_kd = 0.0, 0.0, False
         config.baselines = config.resume = config.hub.push_to_hub = False
+        config.training["report_to"] = "none"  # a scratch run: its trackers would log a run nobody keeps
         if self.args.process_index == 0:
             print("[hf_transfer_kit] baseline: training the same student without the teacher "
                   "(distill.compare_without_kd=false skips it)", flush=True)
