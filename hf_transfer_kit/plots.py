@@ -176,3 +176,62 @@ def distillation_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> Optiona
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle("Distillation: accuracy kept against size and speed")
     return save_png(fig, path)
+
+
+def sweep_trials(rows: Sequence[dict[str, Any]], path: Path, metric: str, greater: bool,
+                 importances: Optional[dict[str, float]] = None, parameter: Optional[str] = None,
+                 log: bool = False) -> Optional[Path]:
+    """A hyperparameter sweep: the validation metric of each trial against its number (completed trials as dots, the
+    best so far as a line, pruned trials as grey crosses at their last reported value) and, beside it, the parameter
+    importances when given, else the metric against the one searched ``parameter``. Rows: ``number``, ``state``,
+    ``value``, ``last_reported`` and the parameters. None without matplotlib or rows."""
+    if not rows:
+        return None
+    second = bool(importances) or parameter is not None
+    fig = new_figure(11 if second else 6.4, 4.2)
+    if fig is None:
+        return None
+    axes = fig.subplots(1, 2) if second else [fig.add_subplot()]
+    ax = axes[0]
+    complete = [r for r in rows if r["state"] == "complete" and r.get("value") is not None]
+    pruned = [r for r in rows if r["state"] == "pruned" and r.get("last_reported") is not None]
+    ax.scatter([r["number"] for r in complete], [r["value"] for r in complete], color="C0", zorder=3,
+               label="complete")
+    if pruned:
+        ax.scatter([r["number"] for r in pruned], [r["last_reported"] for r in pruned], color="grey", marker="x",
+                   zorder=3, label="pruned (last evaluation)")
+    if complete:
+        best, steps, values = None, [], []
+        for r in complete:
+            if best is None or (r["value"] > best if greater else r["value"] < best):
+                best = r["value"]
+            steps.append(r["number"])
+            values.append(best)
+        ax.step(steps, values, where="post", color="C1", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"Objective per trial ({'higher' if greater else 'lower'} is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if importances:
+        names = sorted(importances, key=importances.get)
+        axes[1].barh(names, [importances[n] for n in names], color="C2")
+        axes[1].set_xlabel("importance (fANOVA, completed trials)")
+        axes[1].set_title("Parameter importance")
+        axes[1].grid(alpha=0.3, axis="x")
+    elif parameter is not None:
+        other = axes[1]
+        other.scatter([r[parameter] for r in complete], [r["value"] for r in complete], color="C0", zorder=3)
+        if pruned:
+            other.scatter([r[parameter] for r in pruned], [r["last_reported"] for r in pruned], color="grey",
+                          marker="x", zorder=3)
+        if log:
+            other.set_xscale("log")
+        other.set_xlabel(parameter)
+        other.set_ylabel(f"validation {metric}")
+        other.set_title(f"Validation {metric} against {parameter}")
+        other.grid(alpha=0.3)
+    return save_png(fig, path)

@@ -14,11 +14,13 @@ from ..errors import ConfigError, TrainingInterrupted
 from . import card, demo, evaluate, export, predict, push, train
 from . import learning_curve
 from . import compare
+from . import sweep
 
 COMMANDS = {"train": train, "evaluate": evaluate, "predict": predict, "export": export, "demo": demo, "card": card,
             "push": push}
 COMMANDS["learning-curve"] = learning_curve
 COMMANDS["compare"] = compare
+COMMANDS["sweep"] = sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
