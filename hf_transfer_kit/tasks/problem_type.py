@@ -92,6 +92,17 @@ class ProblemTypeMixin(ClassWeightsMixin):
                        file: Optional[str] = None, max_samples: Optional[int] = None) -> dict[str, Any]:
         """Scores of the saved head (in the targets' own units for regression, with the saved thresholds for
         multi-label) on the run's test split or every example of ``file``."""
+        split, names, scoring_config = cls.saved_split(config, file, max_samples)
+        logits = cls.saved_logits(model, preprocessor, scoring_config, split)
+        metrics = saved_problem(run_dir, config).score(logits, np.asarray(split["label"]), names)
+        metrics["num_examples"] = len(split)
+        return metrics
+
+    @classmethod
+    def saved_split(cls, config: Any, file: Optional[str] = None,
+                    max_samples: Optional[int] = None) -> tuple[Any, list[str], Any]:
+        """The raw rows ``evaluate`` scores -- the run's test split as training carved it (seeded), or every example
+        of ``file`` -- with the label names and the scoring config (``export --format onnx`` measures on them too)."""
         recipe = cls(config)  # type: ignore[call-arg]
         recipe.config.data = recipe.config.data.scoring(file, max_samples)
         if file:
@@ -100,10 +111,7 @@ class ProblemTypeMixin(ClassWeightsMixin):
         split = splits["train"] if file else splits["test"]
         if file and max_samples:
             split = split.select(range(min(max_samples, len(split))))
-        logits = cls.saved_logits(model, preprocessor, recipe.config, split)
-        metrics = saved_problem(run_dir, config).score(logits, np.asarray(split["label"]), names)
-        metrics["num_examples"] = len(split)
-        return metrics
+        return split, names, recipe.config
 
     @cached_property
     def problem(self) -> Problem:
