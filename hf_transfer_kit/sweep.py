@@ -1016,12 +1016,16 @@ def write_reports(study: optuna.Study, plan: SweepPlan, plot: bool = True) -> di
     return files
 
 
-def study_report(plan: SweepPlan) -> tuple[optuna.Study, SweepResult]:
-    """The study as it stands (after worker processes ran it), with fresh reports."""
+def study_report(plan: SweepPlan, since: Optional[float] = None) -> tuple[optuna.Study, SweepResult]:
+    """The study as it stands (after worker processes ran it), with fresh reports; the trials finished since the
+    time ``since`` (``time.time()``) count as run now."""
     with _quiet_optuna():
         study = open_study(plan)
         files = write_reports(study, plan)
-        return study, result_of(study, plan, 0, 0.0, files)
+        start = since or time.time()
+        ran = [t for t in _counted(study, running=False) if t.datetime_complete and
+               t.datetime_complete.timestamp() >= start]
+        return study, result_of(study, plan, len(ran), time.time() - start, files)
 
 
 __all__ = [

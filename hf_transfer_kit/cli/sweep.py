@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -91,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed)
     if args.n_jobs > 1:
         open_study(plan)  # created once, before the workers load it
+        start = time.time()
         code = run_workers(args)
-        _, result = study_report(plan)
+        _, result = study_report(plan, since=start)
         if code:
             print(f"[sweep] a worker failed (exit {code}); see its error above", file=sys.stderr, flush=True)
     else:
