@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -37,6 +38,10 @@ def quiet_libraries() -> None:
         import datasets
 
         datasets.disable_progress_bars()
+    # bitsandbytes (model.load_in_4bit) tries to fetch a faster CPU kernel from the Hub on import and falls back
+    # to its own: offline, that is two lines a user cannot act on
+    for name in ("bitsandbytes", "kernels"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found.*")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
 

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from . import adapters  # noqa: F401  (registers the bottleneck method so its adapters load)
+from . import kbit
 from .assets import resolve_model_path
 from .config import CONFIG_FILENAME, RecipeConfig, load_config
+from .console import expected_new_head
 from .data.image import open_images
 from .errors import ConfigError
 from .problems.base import top_class
@@ -23,11 +25,12 @@ from .registry import get_task
 from .vision.transforms import ImageTransform
 
 
-def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
+def load_for_inference(output_dir: str | Path, dequantize: bool = False) -> tuple[Any, Any, RecipeConfig]:
     """Return ``(model, preprocessor, config)`` for a directory written by ``Recipe.run``; model in eval mode.
 
     The task named in the saved config knows its model class and preprocessor, so this works for every task;
-    adapters are attached to the base model the config names.
+    adapters are attached to the base model the config names (loaded in k-bit again when the run was, or, with
+    ``dequantize``, turned back into fp32 first: what an export merges the adapter into, kbit.py).
     """
     out = Path(output_dir)
     if not (out / CONFIG_FILENAME).is_file():
@@ -39,9 +42,10 @@ def load_for_inference(output_dir: str | Path) -> tuple[Any, Any, RecipeConfig]:
     if (out / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path), config.data.label_names or [],
-                                      config.model, preprocessor)
-        model = PeftModel.from_pretrained(base, str(out))
+        with expected_new_head():  # the base is built with a new head, which the adapter's saved one replaces
+            base = recipe_cls.build_model(resolve_model_path(config.model.name_or_path),
+                                          config.data.label_names or [], config.model, preprocessor)
+        model = PeftModel.from_pretrained(kbit.dequantized(base) if dequantize else base, str(out))
     else:
         model = recipe_cls.load_saved_model(str(out))
     return model.eval(), preprocessor, config

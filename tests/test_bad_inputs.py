@@ -257,6 +257,13 @@ CATALOGUE: list[BadInput] = [
 
     # ---- strategy ---------------------------------------------------------------------------------------------
     BadInput("unknown-strategy", "strategy", "strategy.name", {"strategy": {"name": "lroa"}}),
+    BadInput("kbit-with-full-strategy", "strategy", "model.load_in_4bit",
+             {"model": {"load_in_4bit": True}, "strategy": {"name": "full"}}),
+    BadInput("kbit-without-bitsandbytes", "strategy", "model.load_in_4bit",
+             {"model": {"load_in_4bit": True}, "strategy": {"name": "lora"}}, hide_modules=("bitsandbytes",),
+             note="bitsandbytes not installed"),
+    BadInput("kbit-4-and-8", "strategy", "model.load_in_8bit",
+             {"model": {"load_in_4bit": True, "load_in_8bit": True}, "strategy": {"name": "lora"}}),
     BadInput("unknown-peft-method", "strategy", "strategy.method", {"strategy": {"name": "peft", "method": "lorra"}}),
     BadInput("peft-without-method", "strategy", "strategy.method", {"strategy": {"name": "peft"}}, value=None),
     BadInput("lora-with-other-method", "strategy", "strategy.method", {"strategy": {"name": "lora", "method": "ia3"}}),

@@ -48,12 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def standalone_model(src: Path, peft_type: str | None) -> tuple[Any, Any, Any]:
     """``(model, preprocessor, config)`` of a run as one plain transformers model: an adapter is folded into its base
-    weights (``merge_and_unload``); a full fine-tune is loaded as it is."""
-    from ..console import expected_new_head
+    weights (``merge_and_unload``), a k-bit base dequantized first (kbit.py); a full fine-tune is loaded as it is."""
     from ..inference import load_for_inference
 
-    with expected_new_head():  # the base is built with a new head, which the adapter's saved one replaces
-        model, preprocessor, config = load_for_inference(src)
+    model, preprocessor, config = load_for_inference(src, dequantize=True)
     return (model.merge_and_unload() if peft_type else model), preprocessor, config
 
 

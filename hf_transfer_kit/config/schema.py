@@ -12,6 +12,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from .. import kbit
 from ..attention import known_implementations
 from ..errors import ConfigError, closest
 from ..problems import PROBLEM_TYPES, THRESHOLD_TUNING
@@ -59,6 +60,11 @@ class ModelConfig:
                   "step on MiniLM-L6; evaluation keeps sdpa). 'sdpa', 'eager', 'flash_attention_2', ... are passed "
                   "to from_pretrained and used throughout."},
     )
+    load_in_4bit: bool = field(default=False, metadata={"help": "QLoRA: load the pretrained linear layers in 4-bit "
+                               "NF4 (bitsandbytes, double quantization), frozen; only an adapter strategy's weights "
+                               "train, and the task head stays in full precision. CPUs and CUDA GPUs. See "
+                               "docs/strategies.md."})
+    load_in_8bit: bool = field(default=False, metadata={"help": "As load_in_4bit, with LLM.int8 8-bit weights."})
     pooling: str = field(
         default="auto",
         metadata={"help": "Text classification: how the head reads the encoder. 'auto': for the linear probe, the "
@@ -104,6 +110,11 @@ class ModelConfig:
                 named = ", ".join(k for k in known if k != "auto")
                 raise ConfigError("model.attn_implementation", self.attn_implementation, f"use 'auto' (the default) "
                                   f"or one of {named} (or a Hub kernel repo, 'org/name').")
+        for name in ("load_in_4bit", "load_in_8bit"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"model.{name}", getattr(self, name), "use true or false.")
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ConfigError("model.load_in_8bit", True, "model.load_in_4bit is set too; keep one of them.")
         if self.pooling not in POOLINGS:
             raise ConfigError("model.pooling", self.pooling, f"use one of {', '.join(POOLINGS)}."
                               f"{closest(str(self.pooling), POOLINGS)}")
@@ -342,6 +353,7 @@ class RecipeConfig:
             raise ConfigError("model.class_weights", self.model.class_weights, f"task {self.task} has no single-label "
                               "classification loss to weight; remove model.class_weights (class weights apply to "
                               "text-, image- and token-classification).")
+        kbit.check(self.model, self.strategy)
         self.training = {**TRAINING_DEFAULTS, **validate_training(self.training)}
         self.hub.check_repo_id()
         if self.distill.teacher and self.task != "distill":

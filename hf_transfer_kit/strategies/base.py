@@ -31,6 +31,10 @@ class StrategyConfig:
                 "dropout and keep their batch-norm statistics while the model trains; 'train': transformers' default "
                 "(dropout on and batch norms updating everywhere). See strategies/frozen.py."})
 
+    #: True when the strategy trains new weights beside a frozen pretrained model (PEFT methods, adapters), which
+    #: may then load in k-bit (``model.load_in_4bit``, kbit.py); False when it trains pretrained weights themselves.
+    trains_beside_frozen_base: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         if self.frozen_blocks not in FROZEN_BLOCK_MODES:
             raise ConfigError("strategy.frozen_blocks", self.frozen_blocks,
@@ -92,8 +96,10 @@ def _collapse(model: nn.Module, trainable: bool) -> list[str]:
 
 def parameter_report(model: nn.Module) -> ParameterReport:
     """Count trainable vs total parameters and name the (un)frozen modules."""
-    def numel(p: nn.Parameter) -> int:  # DeepSpeed ZeRO-3 partitions a parameter in place: its full size is ds_numel
-        return int(getattr(p, "ds_numel", 0) or p.numel())
+    def numel(p: nn.Parameter) -> int:
+        # DeepSpeed ZeRO-3 partitions a parameter in place (its full size is ds_numel); bitsandbytes' 4-bit
+        # weights (model.load_in_4bit) store two values per element
+        return int(getattr(p, "ds_numel", 0) or p.numel() * (2 if type(p).__name__ == "Params4bit" else 1))
 
     trainable = sum(numel(p) for p in model.parameters() if p.requires_grad)
     total = sum(numel(p) for p in model.parameters())

@@ -65,6 +65,7 @@ class PeftStrategyConfig(StrategyConfig):
 
     default_method: ClassVar[Optional[str]] = None
     default_options: ClassVar[dict[str, Any]] = {}
+    trains_beside_frozen_base: ClassVar[bool] = True
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PeftStrategyConfig:

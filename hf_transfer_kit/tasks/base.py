@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Optional
 import transformers
 from transformers import TrainerCallback
 
-from .. import batchnorm, lr_find, outputs, probe, resume_check, stopping, tracking
+from .. import batchnorm, kbit, lr_find, outputs, probe, resume_check, stopping, tracking
 from ..assets import resolve_model_path
 from ..attention import switch_attention_by_mode
 from ..cards import write_model_card
@@ -68,13 +68,18 @@ class RunResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def pretrained_kwargs(model_config: Any) -> dict[str, Any]:
+def pretrained_kwargs(model_config: Any, model_class: Any = None, model_path: str = "") -> dict[str, Any]:
     """The ``from_pretrained`` keyword arguments every recipe passes for ``model.*`` settings (an explicit
-    ``attn_implementation`` only: ``auto`` is handled after loading, see ``attention.py``)."""
+    ``attn_implementation`` only: ``auto`` is handled after loading, see ``attention.py``). ``model_class`` /
+    ``model_path``: what is loaded, so that k-bit loading keeps that class's head in full precision (kbit.py)."""
     kwargs: dict[str, Any] = {"revision": model_config.revision, "trust_remote_code": model_config.trust_remote_code,
                               "use_safetensors": None if model_config.allow_pickle else True}
     if model_config.attn_implementation != "auto":
         kwargs["attn_implementation"] = model_config.attn_implementation
+    quantization = kbit.quantization_config(model_config, model_class, model_path, revision=model_config.revision,
+                                            trust_remote_code=model_config.trust_remote_code)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
     return kwargs
 
 
@@ -405,6 +410,7 @@ class Recipe:
         self.args = self.training_arguments(outputs.staging_dir(cfg.output_dir))
         self.strategy: Strategy = get_strategy(cfg.strategy, self.peft_task_type)
         self.strategy.check_training(self.args)
+        kbit.check_engine(cfg.model, sharded_engine(self.args))
         with self.args.main_process_first(desc="load and preprocess data"):
             self.splits, self.label_names = self.load_data()
             self.tokenizer = self.load_preprocessor(model_path)
@@ -414,7 +420,7 @@ class Recipe:
         from transformers import set_seed
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
-        model = self.load_model(model_path, self.label_names)
+        model = kbit.prepare(self.load_model(model_path, self.label_names), self.args.gradient_checkpointing)
         switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation)  # see attention.py
         if self.args.gradient_checkpointing:
             # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant

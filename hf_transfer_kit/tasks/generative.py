@@ -74,7 +74,8 @@ class GenerativeRecipe(TextRecipe):
     @classmethod
     def build_model(cls, model_path: str, label_names: list[str], model_config: Any, preprocessor: Any) -> Any:
         try:
-            model = cls.model_class().from_pretrained(model_path, **pretrained_kwargs(model_config))
+            model = cls.model_class().from_pretrained(model_path, **pretrained_kwargs(model_config, cls.model_class(),
+                                                                                      model_path))
         except ValueError as err:
             if "Unrecognized configuration class" not in str(err):
                 raise

@@ -125,7 +125,7 @@ class ImageClassificationRecipe(ProblemTypeMixin, Recipe):
         check_image_classifier(model_path, model_config)
         return cls.model_class().from_pretrained(
             model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
-            **pretrained_kwargs(model_config))
+            **pretrained_kwargs(model_config, cls.model_class(), model_path))
 
     def load_model(self, model_path: str, label_names: list[str]) -> Any:
         """Build the model, then push one real validation batch through it: a size the model cannot take

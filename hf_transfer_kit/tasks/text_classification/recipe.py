@@ -51,7 +51,7 @@ class TextClassificationRecipe(ProblemTypeMixin, TextRecipe):
         else:
             model = cls.model_class().from_pretrained(
                 model_path, **head_config(model_config.problem_type, label_names), ignore_mismatched_sizes=True,
-                **pretrained_kwargs(model_config))
+                **pretrained_kwargs(model_config, cls.model_class(), model_path))
         if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = preprocessor.pad_token_id
         return model

@@ -104,7 +104,7 @@ class TokenClassificationRecipe(ClassWeightsMixin, TextRecipe):
         return cls.model_class().from_pretrained(
             model_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, ignore_mismatched_sizes=True,
-            **pretrained_kwargs(model_config))
+            **pretrained_kwargs(model_config, cls.model_class(), model_path))
 
     def preprocess(self, splits: Any) -> Any:
         data = self.config.data
