@@ -4,6 +4,7 @@ at output_dir."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,6 +90,39 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, tiny_model
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
     assert not list(out.glob("checkpoint-*")) and not (tmp_path / ".run.partial").exists()
+
+
+def test_plateau_lowering_goes_on_after_resume(tmp_path: Path, tiny_model_dir: str) -> None:
+    """training.lr_plateau_factor lowers the rate through the Trainer its early-stopping callback is bound to;
+    resuming rebuilds that callback from the checkpoint, and the run must keep lowering the rate after it."""
+    config = write_config(tmp_path, tiny_model_dir, STRATEGIES["full"])
+    raw = yaml.safe_load(config.read_text())
+    raw["data"]["validation_size"] = 0.25
+    raw["training"].update(eval_strategy="steps", eval_steps=1, learning_rate=1e-6, early_stopping_patience=100,
+                           lr_plateau_factor=0.5, load_best_model_at_end=False)
+    config.write_text(yaml.safe_dump(raw))
+    reference = start(config, tmp_path / "reference")
+    assert reference.wait(timeout=300) == 0, reference.communicate()[1][-3000:]
+
+    out = tmp_path / "run"
+    victim = start(config, out, STEP_SLEEP="0.3")
+    checkpoint = wait_for_checkpoint(out, victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    resumed = start(config, out, "--resume", RESUMED_AT=checkpoint.name.split("-")[1])
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr[-3000:]
+
+    def rates(run: Path) -> dict[int, float]:
+        return {h["step"]: h["learning_rate"] for h in json.loads((run / "log_history.json").read_text())
+                if "learning_rate" in h}
+
+    got = rates(out)
+    assert got[12] < 0.5 * 1e-6 / 12, got  # the linear schedule alone gives 1e-6 / 12 at the last step
+    assert got == pytest.approx(rates(tmp_path / "reference"), rel=1e-6)  # lowered after the resume point too
+    expected, got = weights(tmp_path / "reference"), weights(out)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path: Path, tiny_model_dir: str) -> None:
