@@ -403,8 +403,9 @@ def _validate_space(plan: SweepPlan) -> None:
     if names is not None:  # a strategy field must belong to one of the strategies searched
         sections = [_strategy_section(n) for n in names.args]
         for d in plan.space:
-            key = d.key.split(".", 1)[1]
-            if d.key.startswith("strategy.") and d is not names and not any(key in _strategy_fields(s) for s in sections):
+            key = d.key.removeprefix("strategy.")
+            if d.key.startswith("strategy.") and d is not names and \
+                    not any(key in _strategy_fields(s) for s in sections):
                 raise ConfigError(d.key, d.text, f"none of the strategies searched ({', '.join(map(str, names.args))}) "
                                   f"has the field '{key}'; remove this distribution or add a strategy that has it.")
         for key, value in plan.fixed_strategy().items():
@@ -422,8 +423,9 @@ def _validate_space(plan: SweepPlan) -> None:
         try:
             plan.config_for(params, plan.trial_dir(0))
         except ConfigError as err:
-            culprit = by_key.get(err.param) or next((d for d in plan.space if d.key.startswith(f"{err.param}.")), None) \
-                or (by_key[next(iter(params))] if len(params) == 1 else None)
+            culprit = by_key.get(err.param) or \
+                next((d for d in plan.space if d.key.startswith(f"{err.param}.")), None) or \
+                (by_key[next(iter(params))] if len(params) == 1 else None)
             if culprit is None and err.param.startswith("strategy.") and "strategy.name" in params:
                 culprit = by_key["strategy.name"]
             if culprit is not None:
@@ -518,8 +520,8 @@ def _storage(plan: SweepPlan) -> optuna.storages.RDBStorage:
                           "e.g. pip install psycopg2-binary for postgresql://.") from err
     except Exception as err:  # SQLAlchemy: a malformed URL, a database that cannot be reached
         raise ConfigError("--storage", plan.storage_shown, f"cannot open it ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0][:200]}); check the URL, e.g. postgresql://user:password@host:5432/"
-                          "optuna, and that the database is reachable.") from err
+                          f"{str(err).splitlines()[0][:200]}); check the URL, e.g. "
+                          "postgresql://user:password@host:5432/optuna, and that the database is reachable.") from err
 
 
 def open_study(plan: SweepPlan) -> optuna.Study:
@@ -529,6 +531,7 @@ def open_study(plan: SweepPlan) -> optuna.Study:
 
 
 def _open_study(plan: SweepPlan) -> optuna.Study:
+    created = not plan.study_dir.exists()
     try:
         plan.study_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -536,7 +539,12 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
                           "directory.") from err
     with _locked(plan.study_dir):
         (plan.study_dir / MARKER).write_text(f"hf-transfer-kit sweep directory of study {plan.study_name}\n")
-        storage = _storage(plan)
+        try:
+            storage = _storage(plan)
+        except ConfigError:
+            if created and [p.name for p in plan.study_dir.iterdir()] == [MARKER]:  # nothing of the sweep left
+                shutil.rmtree(plan.study_dir)
+            raise
         study = optuna.create_study(storage=storage, study_name=plan.study_name, direction=plan.direction,
                                     load_if_exists=True)
         stored = study.user_attrs.get("hf_transfer_kit")
@@ -547,9 +555,9 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
                 "searches another space" if stored.get("space") != plan.definition["space"] else
                 "optimises another metric" if stored.get("metric") != plan.metric else
                 "was started from another config (CONFIG or its fixed overrides differ)")
-            raise ConfigError("--study-name", plan.study_name, f"the study of that name in {plan.storage_shown} {what}; "
-                              "rerun with the same CONFIG and overrides to continue it, or choose a new --study-dir "
-                              "or --study-name.")
+            raise ConfigError("--study-name", plan.study_name, f"the study of that name in {plan.storage_shown} "
+                              f"{what}; rerun with the same CONFIG and overrides to continue it, or choose a new "
+                              "--study-dir or --study-name.")
     return study
 
 
@@ -687,16 +695,18 @@ class SweepResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> str:
-        states = ", ".join(f"{n} {s}" for s, n in self.counts.items() if n)
         total = sum(self.counts.get(s, 0) for s in ("complete", "pruned"))
-        lines = [f"[sweep] study {self.study_name}: {total} trials ({states or 'none'}); {self.ran} run now in "
-                 f"{self.seconds:.0f} s"]
+        others = "".join(f"; {self.counts[s]} {word}" for s, word in (("fail", "failed, not counted"),
+                                                                      ("running", "running")) if self.counts.get(s))
+        lines = [f"[sweep] study {self.study_name}: {total} trials ({self.counts.get('complete', 0)} complete, "
+                 f"{self.counts.get('pruned', 0)} pruned){others}; {self.ran} run now in {self.seconds:.0f} s"]
         if self.best:
             lines[0] += (f"; best: trial {self.best['number']}, validation {self.metric} {self.best['value']:.4f} "
                          f"with {_params_text(self.best['params'])}")
             out = self.best.get("output_dir")
             lines.append(f"[sweep] best config: {self.files['best']} (hf-transfer-kit train {self.files['best']})"
-                         + (f"; its model: {out} (score it on test once: hf-transfer-kit evaluate {out})" if out else ""))
+                         + (f"; its model: {out} (score it on test once: hf-transfer-kit evaluate {out})"
+                            if out else ""))
         lines.append(f"[sweep] table: {self.files.get('table_md')}" +
                      (f", plot: {self.files['plot']}" if self.files.get("plot") else ""))
         return "\n".join(lines)
@@ -793,7 +803,7 @@ class _Objective:
             config = plan.config_for(params, out)
         except ConfigError as err:
             raise ConfigError(err.param, err.value, f"{err.fix} (sweep trial {trial.number} with "
-                              f"{_params_text(params)}; narrow the search space so that every trial validates)") from err
+                              f"{_params_text(params)}; narrow the search space so every trial validates)") from err
         recipe = trial_recipe(get_task(config.task))(config, callbacks=[PruneOnValidation(trial, plan.metric)])
         recipe.sweep_record = {"study": plan.study_name, "trial": trial.number, "params": params,
                                "objective": f"validation {plan.metric}", "direction": plan.direction}
@@ -932,10 +942,10 @@ def trial_rows(study: optuna.Study, plan: SweepPlan) -> list[dict[str, Any]]:
         if trial.user_attrs.get("surplus") or trial.state == TrialState.WAITING:
             continue
         value = trial.value if trial.state == TrialState.COMPLETE else None
-        last = trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None
+        step = max(trial.intermediate_values) if trial.intermediate_values else None
         out = plan.trial_dir(trial.number)
         rows.append({"number": trial.number, "state": trial.state.name.lower(), "value": value,
-                     "last_reported": last, "steps": max(trial.intermediate_values) if trial.intermediate_values else None,
+                     "last_reported": None if step is None else trial.intermediate_values[step], "steps": step,
                      "duration_s": _duration(trial), **{k: trial.params.get(k) for k in keys},
                      "output_dir": str(out.relative_to(plan.study_dir)) if out.is_dir() else ""})
     return rows

@@ -38,7 +38,8 @@ def recipe(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> Pat
     tmp = tmp_path_factory.mktemp("sweep-data")
     for name, n, seed in (("train", 96, 0), ("validation", 30, 1), ("test", 12, 2)):
         keyword_dataset(n, seed=seed).to_json(str(tmp / f"{name}.jsonl"))
-    config = {"task": "text-classification", "output_dir": str(tmp / "final"), "model": {"name_or_path": tiny_model_dir},
+    config = {"task": "text-classification", "output_dir": str(tmp / "final"),
+              "model": {"name_or_path": tiny_model_dir},
               "data": {"dataset": None, "train_file": str(tmp / "train.jsonl"),
                        "validation_file": str(tmp / "validation.jsonl"), "test_file": str(tmp / "test.jsonl"),
                        "max_length": 16},
@@ -107,6 +108,11 @@ def test_search_space_and_fields_are_checked_before_any_training(recipe: Path, t
         plan_sweep(recipe, ["training.learning_rate=1e-3"], study_dir)
     with pytest.raises(ConfigError, match="give a database URL"):
         plan_sweep(recipe, ["training.learning_rate=loguniform(1e-5,1e-2)"], study_dir, storage="study.db")
+    unreachable = plan_sweep(recipe, ["training.learning_rate=loguniform(1e-5,1e-2)"], study_dir,
+                             storage="postgresql://user:secret@127.0.0.1:1/optuna")
+    with pytest.raises(ConfigError) as err:  # no driver, or no server: refused, the password not shown
+        open_study(unreachable)
+    assert err.value.param == "--storage" and "secret" not in str(err.value) and "user:***@" in str(err.value)
     for trials in (0, -2, True):
         with pytest.raises(ConfigError) as err:
             check_options(trials)
@@ -221,7 +227,8 @@ def test_pruning_stops_a_trial_with_a_clearly_bad_learning_rate(recipe: Path, tm
     assert result.counts.get("pruned") == len(pruned) and sum(result.counts.values()) == 3
     assert any("pruned at step 8" in line for line in lines)
     for trial in pruned:  # nothing of a pruned trial is left behind
-        assert not plan.trial_dir(trial.number).exists() and not outputs.staging_dir(plan.trial_dir(trial.number)).exists()
+        out = plan.trial_dir(trial.number)
+        assert not out.exists() and not outputs.staging_dir(out).exists()
     kept = sorted(p.name for p in (plan.study_dir / "trials").iterdir())
     assert kept == [str(result.best["number"])] and result.best["value"] == min(t.value for t in good)  # keep="best"
 
@@ -255,8 +262,8 @@ def test_the_plot_shows_parameter_importance_for_two_parameters(recipe: Path, tm
                              else optuna.distributions.IntDistribution(0, 8)) for d in plan.space}
     for i in range(8):
         lr, warmup = 10 ** (-4 + 3 * i / 7), (5 * i) % 9
-        study.add_trial(optuna.trial.create_trial(params={"training.learning_rate": lr, "training.warmup_steps": warmup},
-                                                  distributions=distributions, value=1 - abs(lr - 1e-2)))
+        params = {"training.learning_rate": lr, "training.warmup_steps": warmup}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=1 - abs(lr - 1e-2)))
     ranked = importances(study, plan)
     assert set(ranked) == {"training.learning_rate", "training.warmup_steps"}
     assert ranked["training.learning_rate"] > ranked["training.warmup_steps"]

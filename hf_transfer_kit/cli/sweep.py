@@ -5,12 +5,13 @@ Overrides with a distribution are searched, plain ones fix a value for every tri
   hf-transfer-kit sweep recipes/configs/nlp/minilm_lora.yaml 'training.learning_rate=loguniform(1e-5,1e-2)' \\
       'strategy.r=choice(4,8,16)' --trials 20 --study-dir sweeps/minilm_lora
 
-(quote them: the shell reads parentheses). Distributions: loguniform(low,high), uniform(low,high), int(low,high), choice(a,b,...). Each trial is a full run of
-the config with its parameters, scored on the validation split (the test split is never read); bad trials are
-pruned on their validation evaluations (median pruner). DIR gets study.db (the study: rerun the same command to
-continue it), trials/<number>/ (each trial's run), trials.csv / trials.md, sweep.png and best.yaml (train it with
-`hf-transfer-kit train DIR/best.yaml`). Several workers: --n-jobs N on one machine, or the same command on each node
-with --storage postgresql://user:password@host:5432/db. Details: docs/sweep.md.
+(quote them: the shell reads parentheses). Distributions: loguniform(low,high), uniform(low,high), int(low,high),
+choice(a,b,...). Each trial is a full run of the config with its parameters, scored on the validation split (the
+test split is never read); bad trials are pruned on their validation evaluations (median pruner). DIR gets study.db
+(the study: rerun the same command to continue it), trials/<number>/ (each trial's run), trials.csv / trials.md,
+sweep.png and best.yaml (train it with `hf-transfer-kit train DIR/best.yaml`). Several workers: --n-jobs N on one
+machine, or the same command on each node with --storage postgresql://user:password@host:5432/db.
+Details: docs/sweep.md.
 """
 
 from __future__ import annotations
