@@ -281,8 +281,9 @@ def _strategy_fields(section: Mapping[str, Any]) -> set[str]:
 
 @dataclass
 class SweepPlan:
-    """A validated sweep: the base config (CONFIG plus its fixed overrides), the search space, the objective and
-    where the study lives. Built by :func:`plan_sweep`; plain data, so worker processes can rebuild it."""
+    """A validated sweep: the base config (CONFIG plus its fixed overrides, as a YAML-shaped dict), the search space,
+    the objective and where the study lives. Built by :func:`plan_sweep`; each worker process builds its own from the
+    same command line."""
 
     base: dict[str, Any]
     saved: bool
