@@ -78,7 +78,8 @@ def training_curve(log_history: Sequence[dict[str, Any]], path: Path) -> Optiona
     return save_png(fig, path)
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Optional[Path]:
+def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Path,
+                     split: str = "test") -> Optional[Path]:
     """Counts per (true, predicted) class as an annotated heat map; None without matplotlib or data."""
     if not matrix or not labels:
         return None
@@ -99,7 +100,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
         for j, count in enumerate(row):
             ax.text(j, i, str(count), ha="center", va="center",
                     color="white" if peak and count > peak / 2 else "black")
-    ax.set_title("Confusion matrix (test split)")
+    ax.set_title(f"Confusion matrix ({split} split)")
     return save_png(fig, path)
 
 

@@ -68,7 +68,6 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from . import outputs, plots
-from .cards import write_model_card
 from .config import RecipeConfig, apply_overrides, config_from_dict, config_to_dict
 from .config.loader import SAVED_HEADER, parse_value, read_yaml
 from .config.schema import DataConfig
@@ -668,12 +667,12 @@ def trial_recipe(task_cls: type) -> type:
             return trainer
 
         def save(self, directory: Path, metrics: dict[str, Any]) -> None:
-            metrics = {**metrics, "validation": self.validation_scores, "sweep": self.sweep_record}
-            super().save(directory, metrics)
+            super().save(directory, {**metrics, "validation": self.validation_scores, "sweep": self.sweep_record})
+
+        def card_record(self, metrics: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             card = self.resolved_config()  # the card reports the validation scores, named as such
             card.data.test_split = card.data.validation_split
-            write_model_card(directory, card, {**metrics, "test": self.validation_scores},
-                             self.trainer.state.log_history)
+            return card, {**metrics, "test": self.validation_scores}
 
     SweepTrial.__name__ = SweepTrial.__qualname__ = f"SweepTrial{task_cls.__name__}"
     return SweepTrial

@@ -41,7 +41,8 @@ def write_plots(run: RunRecord) -> dict[str, Optional[str]]:
     test = run.test
     plots.training_curve(run.log_history, run.directory / TRAINING_CURVE)
     if test.get("confusion_matrix"):
-        plots.confusion_matrix(test["confusion_matrix"], run.label_names, run.directory / CONFUSION_MATRIX)
+        plots.confusion_matrix(test["confusion_matrix"], run.label_names, run.directory / CONFUSION_MATRIX,
+                               run.config.data.test_split)
     return {name: rel if (run.directory / rel).is_file() else None
             for name, rel in (("training_curve", TRAINING_CURVE), ("confusion_matrix", CONFUSION_MATRIX))}
 

@@ -590,4 +590,8 @@ class Recipe:
         save_config(self.resolved_config(), directory)
         write_json(metrics, directory / "metrics.json")
         (directory / "log_history.json").write_text(json.dumps(self.trainer.state.log_history, indent=1))
-        write_model_card(directory, self.resolved_config(), metrics, self.trainer.state.log_history)
+        write_model_card(directory, *self.card_record(metrics), self.trainer.state.log_history)
+
+    def card_record(self, metrics: dict[str, Any]) -> tuple[RecipeConfig, dict[str, Any]]:
+        """The config and metrics the model card reports (a sweep trial reports its validation scores instead)."""
+        return self.resolved_config(), metrics
