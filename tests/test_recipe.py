@@ -144,6 +144,17 @@ def test_same_seed_gives_same_metrics_twice(tmp_path: Path, tiny_model_dir: str)
     assert runs[0].metrics["test"]["loss"] == runs[1].metrics["test"]["loss"]
 
 
+def test_baselines_do_not_change_what_trains(tmp_path: Path, tiny_model_dir: str) -> None:
+    """The baseline evaluations run before training; the trained model must be the same with or without them."""
+    runs = []
+    for baselines in (True, False):
+        cfg = tiny_config(tmp_path / str(baselines), tiny_model_dir, STRATEGY_CASES["lora"])
+        cfg.baselines = baselines
+        runs.append(TextClassificationRecipe(cfg, train_dataset=toy_dataset(24), test_dataset=toy_dataset(9, 1)).run())
+    assert runs[0].metrics["baselines"] and not runs[1].metrics["baselines"]
+    assert runs[0].metrics["test"]["loss"] == runs[1].metrics["test"]["loss"]
+
+
 def test_pickled_weights_need_an_explicit_opt_in(tmp_path: Path, tiny_model_dir: str) -> None:
     import shutil
 

@@ -83,6 +83,21 @@ def pretrained_kwargs(model_config: Any, model_class: Any = None, model_path: st
     return kwargs
 
 
+@contextlib.contextmanager
+def kept_random_state() -> Iterator[None]:
+    """Leave Python's, NumPy's and torch's generators (CPU and accelerators) as they were before the block."""
+    import random
+
+    import numpy as np
+    import torch
+
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        yield
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+
+
 def convert_section(section: Any, cls: type) -> Any:
     """``section``'s values for the fields ``cls`` has, as a ``cls`` (validated by its ``__post_init__``)."""
     names = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -521,7 +536,8 @@ class Recipe:
         if self.args.should_save:
             resume_check.record(self.requested, staging)
         try:
-            base = self.baselines() if self.config.baselines and not self.baselines_skipped() else {}
+            with kept_random_state():  # the baselines must not change what trains after them
+                base = self.baselines() if self.config.baselines and not self.baselines_skipped() else {}
             start = time.perf_counter()
             train_output = self.train()
             train_seconds = time.perf_counter() - start
