@@ -142,6 +142,12 @@ def _compare(cfg: Any, tmp: Path, strategies: list[str], **kwargs: Any) -> Any:
     return compare(cfg, strategies, tmp / "out", **kwargs)
 
 
+def _sweep(cfg: Any, tmp: Path, overrides: list[str]) -> Any:
+    from hf_transfer_kit.sweep import plan_sweep
+
+    return plan_sweep(cfg, overrides, tmp / "study")
+
+
 ONE_CLASS_FOLDER = {f"photos/cats/{i}.png": _png(40 * i) for i in range(3)}
 BROKEN_FILES = {f"broken{i}.png": b"not a png" for i in range(6)}
 
@@ -324,7 +330,8 @@ CATALOGUE: list[BadInput] = [
     BadInput("global-batch-not-divisible", "distributed", "global_batch_size", {"global_batch_size": 12},
              note="per_device_train_batch_size 8, 1 process"),
     BadInput("fsdp-v1-with-partial", "distributed", "strategy.name",
-             {"strategy": {"name": "partial", "freeze_embeddings": True}, "training": {"fsdp": "full_shard"}}),
+             {"strategy": {"name": "partial", "freeze_embeddings": True},
+              "training": {"fsdp": "full_shard", "fsdp_config": {"version": 1}}}),
     BadInput("fsdp-on-cpu", "distributed", "training.fsdp", {"training": {"fsdp": "full_shard"}},
              skip_if=_no_cuda, note="no GPU"),
     BadInput("unfreeze-with-deepspeed", "distributed", "strategy.unfreeze",
@@ -440,6 +447,16 @@ CATALOGUE: list[BadInput] = [
     BadInput("compare-negative-tolerance", "compare", "--tolerance", value=-1.0,
              command="hf-transfer-kit compare CONFIG --strategies full lora --tolerance -1",
              call=lambda cfg, tmp: _compare(cfg, tmp, ["full", "lora"], tolerance=-1.0)),
+    # ---- sweeps (hf_transfer_kit/sweep.py): checked before any trial trains ------------------------------------
+    BadInput("sweep-loguniform-from-zero", "compare", "training.learning_rate", value="loguniform(0,1e-2)",
+             command="hf-transfer-kit sweep CONFIG training.learning_rate=loguniform(0,1e-2)",
+             call=lambda cfg, tmp: _sweep(cfg, tmp, ["training.learning_rate=loguniform(0,1e-2)"])),
+    BadInput("sweep-over-the-seed", "compare", "training.seed", value="choice(1,2,3)",
+             command="hf-transfer-kit sweep CONFIG training.seed=choice(1,2,3)",
+             call=lambda cfg, tmp: _sweep(cfg, tmp, ["training.seed=choice(1,2,3)"])),
+    BadInput("sweep-nothing-to-search", "compare", "overrides", value=["training.learning_rate=1e-3"],
+             command="hf-transfer-kit sweep CONFIG training.learning_rate=1e-3",
+             call=lambda cfg, tmp: _sweep(cfg, tmp, ["training.learning_rate=1e-3"])),
     BadInput("compare-not-a-classifier", "compare", "task", {"task": "fill-mask"},
              command="hf-transfer-kit compare CONFIG --strategies full lora",
              call=lambda cfg, tmp: _compare(cfg, tmp, ["full", "lora"])),
@@ -506,7 +523,7 @@ AREAS = {"config": "Config: keys, types, ranges, overrides, files", "data": "Dat
          "files": "Own data, own files: sources, outputs, encodings, delimiters", "model": "Model",
          "strategy": "Strategy", "distributed": "Distributed and precision", "hub": "Hub",
          "vision": "Vision (task: image-classification)", "pretrain": "Masked-LM pretraining (task: fill-mask)",
-         "compare": "Comparing strategies (`hf-transfer-kit compare`)", "distill": "Distillation (task: distill)",
+         "compare": "Comparing strategies and sweeps (`hf-transfer-kit compare`, `hf-transfer-kit sweep`)", "distill": "Distillation (task: distill)",
          "problem": "Multi-label and regression heads (model.problem_type)"}
 
 # ---- token classification and question answering (issue 10, items 1-2) ------------------------------------------
