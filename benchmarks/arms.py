@@ -43,6 +43,8 @@ from hf_transfer_kit.assets import resolve_model_path
 from hf_transfer_kit.config import load_config
 from hf_transfer_kit.strategies.anatomy import layer_stack
 
+from benchmarks import flops
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIRS = {"text": REPO / "recipes/configs/nlp", "vision": REPO / "recipes/configs/vision"}
 CONFIG_PREFIX = {"text": "minilm", "vision": "efficientnet_lite0"}
@@ -229,22 +231,18 @@ def hand_model(modality: str, model_path: str, names: list[str]) -> torch.nn.Mod
                                                            ignore_mismatched_sizes=True)
 
 
-def flops_per_sample(model: torch.nn.Module, modality: str, datasets: Any) -> float:
-    """Training FLOPs per example, approximate: text 6 x non-embedding parameters x tokens (the usual model-FLOPs
-    rule); vision 3 x the forward FLOPs counted by torch on one image (convolutions have no such rule)."""
+def flop_fields(model: torch.nn.Module, modality: str, datasets: Any) -> dict[str, Any]:
+    """Training FLOPs per example as ``flops.training_flops`` counts them (the work the strategy really does), for
+    the result: ``flops_per_sample`` (what the MFU columns use) and its parts. Text at the training examples' mean
+    length (padding is not counted as work), images at the configured size."""
     if modality == "text":
-        params = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n and "lora_" not in n)
         lengths = [len(ids) for ids in datasets["train"]["input_ids"]]
-        return 6.0 * params * (sum(lengths) / max(len(lengths), 1))
-    from torch.utils.flop_counter import FlopCounterMode
-
-    pixels = datasets["validation"][0]["pixel_values"].unsqueeze(0).to(next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(pixel_values=pixels)
-    model.train(was_training)
-    return 3.0 * counter.get_total_flops()
+        forward = flops.text_layer_flops(model, sum(lengths) / max(len(lengths), 1))
+    else:
+        pixels = datasets["validation"][0]["pixel_values"].unsqueeze(0).to(next(model.parameters()).device)
+        forward = flops.layer_flops(model, {"pixel_values": pixels})
+    counted = flops.training_flops(model, forward)
+    return {"flops_per_sample": counted.total, "flops": counted.as_dict()}
 
 
 # ---- the arms --------------------------------------------------------------------------------------------------
@@ -303,7 +301,7 @@ def arm_recipe(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, An
     recipe.trainer.add_callback(Probe(clock, watcher))
     out = run_trainer(job, recipe.trainer, clock, recipe.datasets["test"])
     out.update(trainable=recipe.parameters.trainable, total=recipe.parameters.total, layers=watcher.summary(),
-               flops_per_sample=flops_per_sample(recipe.model, job["modality"], recipe.datasets))
+               **flop_fields(recipe.model, job["modality"], recipe.datasets))
     return out
 
 
@@ -345,7 +343,7 @@ def arm_trainer(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, A
     out = run_trainer(job, trainer, clock, datasets["test"])
     report = parameter_report(model)
     out.update(trainable=report.trainable, total=report.total, layers=watcher.summary(),
-               flops_per_sample=flops_per_sample(model, modality, datasets))
+               **flop_fields(model, modality, datasets))
     return out
 
 
@@ -408,7 +406,7 @@ def arm_loop(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, Any]
         out["test_accuracy"] = evaluate("test")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     out.update(trainable=trainable, total=sum(p.numel() for p in model.parameters()), layers=watcher.summary(),
-               flops_per_sample=flops_per_sample(model, modality, datasets))
+               **flop_fields(model, modality, datasets))
     return out
 
 

@@ -19,6 +19,13 @@ OVERHEAD_LIMIT = 1.02  # recipe step / hand-written Trainer step with the same s
 TIME_TO_ACCURACY_LIMIT = 0.5  # kit defaults / hand-written default Trainer
 ADAPTERS = ("lora", "ia3", "adapter")
 CLI_LIMIT_S = 1.0
+#: How the MFU columns count (benchmarks/flops.py), printed under every table.
+MFU_RULE = ("MFU = training FLOPs/s ÷ measured matmul peak, the FLOPs being the work each strategy actually does "
+            "(`benchmarks/flops.py`): forward through every matmul layer (linear, convolution, adapter matrices; "
+            "2 FLOPs per multiply-add; text at the training examples' mean unpadded length), activation gradients "
+            "from the lowest block with a trainable parameter up to the head, weight gradients for trainable matmul "
+            "weights only. Full fine-tuning is thus 6 × matmul parameters × tokens, a linear probe ~2 ×, LoRA ~4 ×. "
+            "Attention's score matmuls, embedding lookups, normalisation and biases are counted in neither pass.")
 
 NAMES = {"loop": "plain PyTorch loop (full, Trainer defaults)", "trainer_default": "Trainer, default args (full)",
          "trainer_default_lora": "Trainer + PEFT LoRA, default args", "recipe": "kit recipe: {strategy}",
@@ -236,9 +243,7 @@ def markdown(run: dict[str, Any], entries: dict[tuple, dict[str, Any]], checks: 
         mark = {True: "PASS", False: "MISS", None: "undecided" if check.get("upper_bound") else "info"}[check["passed"]]
         limit = f" (limit {check['limit']:g})" if check["limit"] is not None else ""
         parts.append(f"- **{mark}** {check['target']}: {_fmt(check['ratio'], '{:.3f}')}{limit} — {check['detail']}")
-    parts += ["", "MFU = training FLOPs/s ÷ measured matmul peak; training FLOPs ≈ 6 × non-embedding parameters × "
-              "tokens for text, 3 × counted forward FLOPs for images — approximate, and it counts a frozen model's "
-              "skipped weight gradients as work.", "",
+    parts += ["", MFU_RULE, "",
               f"![throughput and memory]({images}throughput_memory.png) ![accuracy vs time]({images}accuracy_vs_time.png)"]
     return "\n".join(parts) + "\n"
 

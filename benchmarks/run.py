@@ -41,7 +41,9 @@ SETTINGS = {"text": {"target": 0.95, "eval_every": 160, "cap": 1280, "steps": 20
             "vision": {"target": 0.95, "eval_every": 320, "cap": 1920, "steps": 20}}
 QUICK_SETTINGS = {"text": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3},
                   "vision": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 3}}
-QUICK_STRATEGIES = {"text": ["full", "lora"], "vision": ["full"]}
+#: --quick: full fine-tuning, an adapter and a frozen backbone (linear_probe: the FLOP count of a strategy without
+#: a backward pass through the backbone is exercised too).
+QUICK_STRATEGIES = {"text": ["full", "lora", "linear_probe"], "vision": ["full"]}
 HAND_CAP_FACTOR = 2
 #: Speed and memory levers, each measured as a per-step arm beside the recipe's defaults: (strategy, variant label,
 #: overrides, what the lever is, whether the shipped defaults use it). A lever the defaults use is measured

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from benchmarks import report  # noqa: E402  (light: no torch)
+
 # Runs the real EfficientNet-Lite0 (2 steps at 32 px) beside a tiny BERT, ~10 processes: tens of seconds.
 pytestmark = pytest.mark.slow
 
@@ -58,6 +61,15 @@ def test_quick_benchmark_json_is_complete(quick_run: tuple[Path, subprocess.Comp
     assert configs[("text", "recipe", "full", "steps")]["trainable"] == \
         configs[("text", "trainer_same", "full", "steps")]["trainable"]
     assert configs[("text", "recipe", "lora", "tta")]["trainable"] < configs[("text", "recipe", "full", "tta")]["trainable"]
+    # the FLOP count follows what each strategy really does (benchmarks/flops.py): a linear probe runs the backbone
+    # forward only, LoRA trains no base weight; so no row can claim more than the measured peak
+    work = {s: configs[("text", "recipe", s, "tta")]["flops"] for s in ("full", "lora", "linear_probe")}
+    assert work["full"]["total"] == pytest.approx(3 * work["full"]["forward"])
+    assert work["linear_probe"]["total"] < work["lora"]["total"] < work["full"]["total"]
+    assert work["linear_probe"]["total"] < 0.4 * work["full"]["total"]
+    for config in doc["configurations"]:
+        use = report.mfu(config, doc["matmul_flops"])
+        assert use["fp32"] is not None and 0 < use["fp32"] <= 1.0 and 0 < use["bf16"] <= 1.0, config["name"]
     names = {t["target"] for t in doc["targets"]}
     assert any("per-step overhead, full" in n for n in names) and any("time to target" in n for n in names)
     # a speed lever measured switched off beside the defaults: bf16 autocast, here trained in fp32 instead
