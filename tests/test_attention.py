@@ -17,6 +17,12 @@ from conftest import STRATEGY_CASES, tiny_config, toy_dataset
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True)
+def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch is made for bf16 training where bf16 is native; these tests run the mechanism on any CPU."""
+    monkeypatch.setattr("hf_transfer_kit.attention.bf16_native", lambda: True)
+
+
 def tiny_classifier(path: str, **kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
     return AutoModelForSequenceClassification.from_pretrained(path, num_labels=3, **kwargs)
@@ -60,6 +66,13 @@ def test_switch_reaches_through_peft_wrappers(tiny_model_dir: str) -> None:
     assert implementation(model) == "sdpa"
 
 
+def test_switched_only_where_measured_to_win(tiny_model_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fp32 training keeps sdpa (eager was no faster beyond noise); bf16 emulated on a CPU without native bf16 too."""
+    assert not switch_attention_by_mode(tiny_classifier(tiny_model_dir), CPU, bf16=False)
+    monkeypatch.setattr("hf_transfer_kit.attention.bf16_native", lambda: False)
+    assert not switch_attention_by_mode(tiny_classifier(tiny_model_dir), CPU, bf16=True)
+
+
 @pytest.mark.parametrize("setting, device", [("sdpa", "cpu"), ("eager", "cpu"), ("auto", "cuda")])
 def test_no_switch_for_explicit_settings_or_gpus(tiny_model_dir: str, setting: str, device: str) -> None:
     model = tiny_classifier(tiny_model_dir, attn_implementation="sdpa")
@@ -83,7 +96,8 @@ def test_explicit_setting_is_passed_to_from_pretrained(tmp_path, tiny_model_dir:
 
 @pytest.mark.parametrize("strategy", ["full", "lora", "adapter"])
 def test_recipe_trains_eager_and_evaluates_sdpa(tmp_path, tiny_model_dir: str, strategy: str) -> None:
-    cfg = tiny_config(tmp_path, tiny_model_dir, STRATEGY_CASES[strategy], eval_strategy="steps", eval_steps=2)
+    cfg = tiny_config(tmp_path, tiny_model_dir, STRATEGY_CASES[strategy], eval_strategy="steps", eval_steps=2,
+                      bf16=True)  # the switch is for bf16 training (a tiny model is quick even where it is emulated)
     seen: list[tuple[bool, str]] = []
     recipe = TextClassificationRecipe(cfg, train_dataset=toy_dataset(24), eval_dataset=toy_dataset(12, seed=1))
     recipe.setup()

@@ -436,7 +436,7 @@ class Recipe:
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
         model = kbit.prepare(self.load_model(model_path, self.label_names), self.args.gradient_checkpointing)
-        switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation)  # see attention.py
+        switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation, self.args.bf16)  # attention.py
         if self.args.gradient_checkpointing:
             # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant
             # checkpointing would then drop every gradient. transformers does this itself only for models fed
