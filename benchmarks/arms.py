@@ -325,7 +325,7 @@ def arm_trainer(job: dict[str, Any], workdir: Path, clock: Clock) -> dict[str, A
             kwargs.update(remove_unused_columns=False, label_names=["labels"])
         args = TrainingArguments(output_dir=str(workdir / "out"), **kwargs)
         # the recipe's model settings too: its attention kernels (attention.py), then its strategy
-        switch_attention_by_mode(model, args.device, cfg.model.attn_implementation)
+        switch_attention_by_mode(model, args.device, cfg.model.attn_implementation, args.bf16)
         peft_task = "SEQ_CLS" if modality == "text" else None
         model = get_strategy(cfg.strategy, peft_task).apply(model)
     else:
