@@ -6,7 +6,7 @@
   variables (``HF_DATASETS_DISABLE_PROGRESS_BARS``, ``DS_ACCELERATOR``) still win. Warnings stay on: they may be
   the user's to act on.
 * :func:`expected_new_head`: the kit replaces the pretrained head on purpose, so transformers' LOAD REPORT about
-  the missing classifier is not shown.
+  the missing classifier is not shown (nor its notice when the kit dequantizes a k-bit base on purpose).
 * :class:`Progress`: one bar per phase (training, each evaluation); the Trainer's logs update the bar's figures
   instead of printing a dictionary every ``logging_steps``.
 """
@@ -48,7 +48,8 @@ def quiet_libraries() -> None:
 
 @contextlib.contextmanager
 def expected_new_head() -> Iterator[None]:
-    """Load a checkpoint whose head the kit replaces: transformers' report of the missing head is expected."""
+    """Load a checkpoint whose head the kit replaces: transformers' report of the missing head is expected. Also for
+    any other step whose transformers notice is expected (a k-bit base dequantized on purpose, kbit.py)."""
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import torch
 
+from .console import expected_new_head
 from .errors import ConfigError
 from .strategies.anatomy import head_module_names
 
@@ -107,5 +108,6 @@ def prepare(model: Any, gradient_checkpointing: bool) -> Any:
 def dequantized(model: Any) -> Any:
     """``model`` with its k-bit layers turned back into fp32 ``nn.Linear`` (what an adapter merges into)."""
     if getattr(model, "is_quantized", False):
-        model.dequantize()
+        with expected_new_head():  # transformers' notice that it dequantizes: what was asked for
+            model.dequantize()
     return model
