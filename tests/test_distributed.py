@@ -98,16 +98,14 @@ CASES = {
     "zero2_lora": (LORA, "deepspeed_zero2.yaml", {}),
     "zero3_full": (FULL, "deepspeed_zero3.yaml", {}),
     "zero3_lora": (LORA, "deepspeed_zero3.yaml", {}),
-    # frozen strategies and layer-wise rates under ZeRO-3 (every parameter sharded, frozen ones included)
-    "zero3_partial": ({"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1},
-                      "deepspeed_zero3.yaml", {}),
+    # frozen strategies and layer-wise rates under ZeRO-3 (every parameter sharded, frozen ones included): partial
+    # freezing with frozen embeddings (ZeRO-3 leaves them as empty placeholders: the save must gather them) and
+    # layer-wise rates (one optimizer group per depth) in one run; BitFit; the linear probe, which several processes
+    # train uncached (probe.py) -- the one-process run does too, to compare like for like
+    "zero3_partial_llrd": ({"name": "partial", "freeze_embeddings": True, "freeze_bottom_layers": 1,
+                            "layer_lr_decay": 0.5}, "deepspeed_zero3.yaml", {}),
     "zero3_bitfit": ({"name": "bitfit"}, "deepspeed_zero3.yaml", {}),
-    # several processes train the probe uncached (probe.py); the one-process run does too, to compare like for like
     "zero3_linear_probe": ({"name": "linear_probe", "cache_features": False}, "deepspeed_zero3.yaml", {}),
-    "zero3_adapter": ({"name": "adapter", "reduction_factor": 8}, "deepspeed_zero3.yaml", {}),
-    "zero3_llrd": ({"name": "full", "layer_lr_decay": 0.5}, "deepspeed_zero3.yaml", {}),
-    "zero2_llrd_partial": ({"name": "partial", "freeze_bottom_layers": 1, "layer_lr_decay": 0.5},
-                           "deepspeed_zero2.yaml", {}),
     "multi_node_full": (FULL, "multi_node.yaml", {}),
     "multi_node_lora": (LORA, "multi_node.yaml", {}),
     # torchrun itself (README); gradual unfreezing keeps requires_grad on under DDP and drops still-frozen

@@ -26,7 +26,12 @@ pytestmark = pytest.mark.slow
 STEPS = {"minilm_lora.yaml": ["training.max_steps=96"]}
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+#: Sweep bases (docs/sweep.md): their rate is where a sweep starts at a trial-sized budget, and it under-trains there
+#: on purpose (minilm_lora.yaml's 5e-4 in 40 steps); tests/test_sweep.py runs sweeps, this test the recipes themselves.
+SWEEP_BASES = {"minilm_lora_sweep.yaml"}
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml") if p.name not in SWEEP_BASES))
 def test_strategy_learns_on_real_model_and_reloads(tmp_path: Path, config: str) -> None:
     recipe = TextClassificationRecipe.from_yaml(CONFIGS / config, QUICK + STEPS.get(config, [])
                                                 + [f"output_dir={tmp_path / 'run'}"])

@@ -47,14 +47,16 @@ def test_global_batch_sets_accumulation_and_must_divide(monkeypatch: pytest.Monk
 
 def test_fsdp_v1_with_partial_freezing_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
-        resolve_training_kwargs({"fsdp": "full_shard"}, "bitfit")
+        resolve_training_kwargs({"fsdp": "full_shard", "fsdp_config": {"version": 1}}, "bitfit")
     assert info.value.param == "strategy.name" and "use_orig_params" in info.value.fix
-    fixed = {"fsdp": "full_shard", "fsdp_config": {"use_orig_params": True}}
-    if torch.accelerator.is_available():
-        assert resolve_training_kwargs(fixed, "bitfit")["fsdp"] == "full_shard"
-    else:  # what is left is the machine: Accelerate runs FSDP on GPUs only
-        with pytest.raises(ConfigError, match="FSDP only on GPUs.*multi_gpu.yaml"):
-            resolve_training_kwargs(fixed, "bitfit")
+    # use_orig_params, or FSDP2 (what training.fsdp alone means: transformers' default), keep parameters apart
+    for fixed in ({"fsdp": "full_shard", "fsdp_config": {"version": 1, "use_orig_params": True}},
+                  {"fsdp": "full_shard"}):
+        if torch.accelerator.is_available():
+            assert resolve_training_kwargs(fixed, "bitfit")["fsdp"] == "full_shard"
+        else:  # what is left is the machine: Accelerate runs FSDP on GPUs only
+            with pytest.raises(ConfigError, match="FSDP only on GPUs.*multi_gpu.yaml"):
+                resolve_training_kwargs(fixed, "bitfit")
 
 
 def test_fsdp_on_cpu_processes_is_refused_with_the_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
