@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 import torch
 
+from .rng import kept_random_state
+
 LR_MIN, LR_MAX = 1e-7, 1.0
 MAX_STEPS = 60
 MIN_STEPS = 12
@@ -61,44 +63,43 @@ def range_test(trainer: Any, steps: int = MAX_STEPS) -> dict[str, Any]:
     model = trainer.model
     params = [p for p in model.parameters() if p.requires_grad]
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
     optimizer = torch.optim.AdamW(params, lr=LR_MIN, weight_decay=trainer.args.weight_decay)
     factor = (LR_MAX / LR_MIN) ** (1 / max(steps - 1, 1))
     lrs: list[float] = []
     smoothed: list[float] = []
     average = 0.0
-    start = time.perf_counter()
-    model.train()
-    loader = trainer.get_train_dataloader()
-    batches = iter(loader)
-    try:
-        for step in range(steps):
-            try:
-                batch = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                batch = next(batches)
-            lr = LR_MIN * factor ** step
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with trainer.compute_loss_context_manager():
-                loss = trainer.compute_loss(model, trainer._prepare_inputs(batch))
-            if not torch.isfinite(loss):
-                break
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            average = SMOOTHING * average + (1 - SMOOTHING) * float(loss.detach())
-            value = average / (1 - SMOOTHING ** (step + 1))
-            lrs.append(lr)
-            smoothed.append(value)
-            if step >= MIN_STEPS and value > 4 * min(smoothed):
-                break
-    finally:
-        model.load_state_dict(saved)
-        torch.set_rng_state(rng)
-        for p in params:
-            p.grad = None
+    with kept_random_state():  # the run then trains as it would without the test (dropout, data order)
+        start = time.perf_counter()
+        model.train()
+        loader = trainer.get_train_dataloader()
+        batches = iter(loader)
+        try:
+            for step in range(steps):
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    batches = iter(loader)
+                    batch = next(batches)
+                lr = LR_MIN * factor ** step
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with trainer.compute_loss_context_manager():
+                    loss = trainer.compute_loss(model, trainer._prepare_inputs(batch))
+                if not torch.isfinite(loss):
+                    break
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                average = SMOOTHING * average + (1 - SMOOTHING) * float(loss.detach())
+                value = average / (1 - SMOOTHING ** (step + 1))
+                lrs.append(lr)
+                smoothed.append(value)
+                if step >= MIN_STEPS and value > 4 * min(smoothed):
+                    break
+        finally:
+            model.load_state_dict(saved)
+            for p in params:
+                p.grad = None
     return {"lrs": lrs, "losses": smoothed, "seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -52,6 +52,7 @@ from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
 from ..launch import resolve_training_kwargs, run_launch, sharded_engine, whole_state_dict, world_size
 from ..metrics import write_json
+from ..rng import kept_random_state
 from ..strategies import ParameterReport, Strategy, get_strategy, parameter_report
 from ..strategies.frozen import frozen, hold_frozen_blocks_in_eval
 
@@ -81,21 +82,6 @@ def pretrained_kwargs(model_config: Any, model_class: Any = None, model_path: st
     if quantization is not None:
         kwargs["quantization_config"] = quantization
     return kwargs
-
-
-@contextlib.contextmanager
-def kept_random_state() -> Iterator[None]:
-    """Leave Python's, NumPy's and torch's generators (CPU and accelerators) as they were before the block."""
-    import random
-
-    import numpy as np
-    import torch
-
-    state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng():
-        yield
-    random.setstate(state[0])
-    np.random.set_state(state[1])
 
 
 def convert_section(section: Any, cls: type) -> Any:
