@@ -28,7 +28,8 @@ def test_defaults_work_without_a_file() -> None:
 def test_shipped_configs_parse_and_show_their_command(path: Path) -> None:
     cfg = load_config(path)
     assert cfg.task == "text-classification"
-    assert f"hf-transfer-kit train recipes/configs/nlp/{path.name}" in path.read_text().splitlines()[0]
+    command = "sweep" if path.stem.endswith("_sweep") else "train"  # a sweep's base is headed by its sweep
+    assert f"hf-transfer-kit {command} recipes/configs/nlp/{path.name}" in path.read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("raw, param, hint", [
