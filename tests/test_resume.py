@@ -54,7 +54,10 @@ def wait_for_checkpoint(out: Path, proc: subprocess.Popen, timeout: float = 120)
     staging = out.parent / f".{out.name}.partial"
     deadline = time.time() + timeout
     while time.time() < deadline:
-        done = sorted(staging.glob("checkpoint-*/trainer_state.json"))
+        try:
+            done = sorted(staging.glob("checkpoint-*/trainer_state.json"))
+        except FileNotFoundError:  # the staging folder vanished between glob's check and its scan (renamed)
+            done = []
         if done:
             return done[0].parent
         assert proc.poll() is None, proc.communicate()[1][-3000:]
