@@ -71,9 +71,9 @@ def weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(files[0]))
 
 
-@pytest.mark.parametrize("name", list(STRATEGIES))
-def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, tiny_model_dir: str, name: str) -> None:
-    config = write_config(tmp_path, tiny_model_dir, STRATEGIES[name])
+def reference_then_killed_and_resumed(tmp_path: Path, config: Path) -> tuple[Path, Path]:
+    """An uninterrupted run, and the same run SIGKILLed after its first checkpoint then resumed (which must not
+    train a step before that checkpoint again): (reference output, resumed output)."""
     reference = start(config, tmp_path / "reference")
     assert reference.wait(timeout=300) == 0, reference.communicate()[1][-3000:]
 
@@ -85,10 +85,17 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, tiny_model
     assert not out.exists(), "the killed run must not leave an output directory"
     assert int(checkpoint.name.split("-")[1]) < 12
 
-    resumed = start(config, out, "--resume")
-    stdout, stderr = resumed.communicate(timeout=300)
+    resumed = start(config, out, "--resume", RESUMED_AT=checkpoint.name.split("-")[1])
+    _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr[-3000:]
-    expected, got = weights(tmp_path / "reference"), weights(out)
+    return tmp_path / "reference", out
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, tiny_model_dir: str, name: str) -> None:
+    config = write_config(tmp_path, tiny_model_dir, STRATEGIES[name])
+    reference, out = reference_then_killed_and_resumed(tmp_path, config)
+    expected, got = weights(reference), weights(out)
     assert expected.keys() == got.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
@@ -104,17 +111,7 @@ def test_plateau_lowering_goes_on_after_resume(tmp_path: Path, tiny_model_dir: s
     raw["training"].update(eval_strategy="steps", eval_steps=1, learning_rate=1e-6, early_stopping_patience=100,
                            lr_plateau_factor=0.5, load_best_model_at_end=False)
     config.write_text(yaml.safe_dump(raw))
-    reference = start(config, tmp_path / "reference")
-    assert reference.wait(timeout=300) == 0, reference.communicate()[1][-3000:]
-
-    out = tmp_path / "run"
-    victim = start(config, out, STEP_SLEEP="0.3")
-    checkpoint = wait_for_checkpoint(out, victim)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=60)
-    resumed = start(config, out, "--resume", RESUMED_AT=checkpoint.name.split("-")[1])
-    _, stderr = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, stderr[-3000:]
+    reference, out = reference_then_killed_and_resumed(tmp_path, config)
 
     def rates(run: Path) -> dict[int, float]:
         return {h["step"]: h["learning_rate"] for h in json.loads((run / "log_history.json").read_text())
@@ -122,8 +119,8 @@ def test_plateau_lowering_goes_on_after_resume(tmp_path: Path, tiny_model_dir: s
 
     got = rates(out)
     assert got[12] < 0.5 * 1e-6 / 12, got  # the linear schedule alone gives 1e-6 / 12 at the last step
-    assert got == pytest.approx(rates(tmp_path / "reference"), rel=1e-6)  # lowered after the resume point too
-    expected, got = weights(tmp_path / "reference"), weights(out)
+    assert got == pytest.approx(rates(reference), rel=1e-6)  # lowered after the resume point too
+    expected, got = weights(reference), weights(out)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
 
