@@ -107,7 +107,7 @@ def _check_report_to(value: Any) -> None:
     """Experiment trackers must be installed: Trainer raises only when it builds its callbacks."""
     from transformers.integrations import get_available_reporting_integrations
 
-    names = [value] if isinstance(value, str) else list(value or [])
+    names = _tracker_names(value)
     available = get_available_reporting_integrations()
     for name in names:
         if name not in ("none", "all") and name not in available:
@@ -115,11 +115,16 @@ def _check_report_to(value: Any) -> None:
                               f"{name}) or set training.report_to=none.")
 
 
+def _tracker_names(report_to: Any) -> list[str]:
+    """A ``training.report_to`` value (a name, a list, ``all`` or ``none``) as a list of names."""
+    return [report_to] if isinstance(report_to, str) else list(report_to or [])
+
+
 def reports_to(report_to: Any, tracker: str) -> bool:
     """Whether a ``training.report_to`` value (a name, a list, ``all`` or ``none``) selects ``tracker``."""
     from transformers.integrations import get_available_reporting_integrations
 
-    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    names = _tracker_names(report_to)
     return tracker in names or ("all" in names and tracker in get_available_reporting_integrations())
 
 
