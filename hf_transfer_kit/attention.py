@@ -37,9 +37,10 @@ def known_implementations() -> list[str]:
 
 
 def switch_attention_by_mode(model: torch.nn.Module, device: torch.device, setting: str = "auto",
-                             bf16: bool = True) -> bool:
+                             bf16: bool = True, train_kernel: str = TRAIN_ON_CPU) -> bool:
     """On a CPU with ``setting == 'auto'``, training in bf16 autocast (``bf16``) where bf16 is native: eager attention
-    in training mode, ``sdpa`` in eval mode.
+    in training mode (``train_kernel``: ``eager``, or ``dropout.training_attention``'s eager with the CPU dropout),
+    ``sdpa`` in eval mode.
 
     The switch is a forward pre-hook on the model's backbone (``model.base_model``), which its task head calls as
     a module -- also under PEFT and DDP wrappers, which call the outer model's ``forward`` directly. Returns whether
@@ -56,14 +57,14 @@ def switch_attention_by_mode(model: torch.nn.Module, device: torch.device, setti
     if not isinstance(backbone, torch.nn.Module) or backbone is model or not model._can_set_attn_implementation():
         return False
     try:
-        model.set_attn_implementation(TRAIN_ON_CPU)
+        model.set_attn_implementation(train_kernel)
         model.set_attn_implementation(EVALUATE)
     except (ValueError, ImportError):  # a model without an eager path: keep what it loaded with
         return False
     current = [EVALUATE]
 
     def pick(module: torch.nn.Module, args: Any) -> None:
-        wanted = TRAIN_ON_CPU if module.training and torch.is_grad_enabled() else EVALUATE
+        wanted = train_kernel if module.training and torch.is_grad_enabled() else EVALUATE
         if current[0] != wanted:
             model.set_attn_implementation(wanted)
             current[0] = wanted

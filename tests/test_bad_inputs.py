@@ -268,6 +268,7 @@ CATALOGUE: list[BadInput] = [
     BadInput("kbit-without-bitsandbytes", "strategy", "model.load_in_4bit",
              {"model": {"load_in_4bit": True}, "strategy": {"name": "lora"}}, hide_modules=("bitsandbytes",),
              note="bitsandbytes not installed"),
+    BadInput("fast-dropout-not-boolean", "strategy", "model.fast_dropout", {"model": {"fast_dropout": "auto"}}),
     BadInput("kbit-4-and-8", "strategy", "model.load_in_8bit",
              {"model": {"load_in_4bit": True, "load_in_8bit": True}, "strategy": {"name": "lora"}}),
     BadInput("unknown-peft-method", "strategy", "strategy.method", {"strategy": {"name": "peft", "method": "lorra"}}),

@@ -48,6 +48,7 @@ from ..config import DataConfig, RecipeConfig, load_config, save_config
 from ..config.training import TRAINING_DEFAULTS
 from ..console import Progress, expected_new_head
 from ..data import provenance
+from ..dropout import training_attention, use_cpu_dropout
 from ..errors import ConfigError, TrainingInterrupted
 from ..hardware import environment
 from ..launch import resolve_training_kwargs, run_launch, sharded_engine, whole_state_dict, world_size
@@ -422,7 +423,8 @@ class Recipe:
 
         set_seed(self.args.seed)  # the new head (and any adapter) is initialised here, before the Trainer seeds
         model = kbit.prepare(self.load_model(model_path, self.label_names), self.args.gradient_checkpointing)
-        switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation, self.args.bf16)  # attention.py
+        switch_attention_by_mode(model, self.args.device, cfg.model.attn_implementation, self.args.bf16,
+                                 training_attention(model, cfg.model.fast_dropout))  # attention.py, dropout.py
         if self.args.gradient_checkpointing:
             # With frozen embeddings nothing before the first checkpointed block requires grad, and reentrant
             # checkpointing would then drop every gradient. transformers does this itself only for models fed
@@ -430,6 +432,7 @@ class Recipe:
             model.enable_input_require_grads()
         blocks = hold_frozen_blocks_in_eval(model) if cfg.strategy.frozen_blocks == "eval" else []
         self.model = self.strategy.apply(model)
+        use_cpu_dropout(self.model, self.args.device, cfg.model.fast_dropout)  # after apply: LoRA's dropout too
         self.frozen_blocks = len(frozen(blocks))
         self.parameters = parameter_report(self.model)
         if self.args.process_index == 0:  # one line per run, not per rank
