@@ -73,6 +73,7 @@ class Clock:
         self.reached: Optional[dict[str, float]] = None
         self.steps = 0
         self.samples_per_step = 1
+        self.first_step: Optional[float] = None
         self.training = True
 
     def begin(self) -> None:
@@ -87,6 +88,8 @@ class Clock:
         clock = now - self.start - self.excluded
         if self.previous is not None:
             self.step_times.append(clock - self.previous)
+        else:
+            self.first_step = clock  # the first step alone: compilation (torch.compile), lazy initialisation
         self.previous, self.mark, self.steps = clock, now, step
         cap = self.job.get("cap")
         return bool(cap) and step * self.samples_per_step >= cap
@@ -479,7 +482,7 @@ def run_job(job: dict[str, Any], result_path: str) -> None:
                 step = clock.median_step()
                 result.update(
                     step_times=[round(s, 5) for s in clock.step_times], steps=clock.steps,
-                    median_step_seconds=step, train_samples_per_s=result["batch_size"] / step if step else None,
+                    median_step_seconds=step, first_step_seconds=clock.first_step, train_samples_per_s=result["batch_size"] / step if step else None,
                     train_seconds=round(clock.train_seconds(), 3), curve=clock.points, reached=clock.reached,
                     eval_seconds=clock.eval_seconds, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     cuda_peak_mb=torch.cuda.max_memory_allocated() / 2 ** 20 if torch.cuda.is_available() else None,

@@ -60,6 +60,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
         first["median_step_seconds"] = _median(r.get("median_step_seconds") for r in runs)
         first["peak_rss_mb"] = _median(r.get("peak_rss_mb") for r in runs)
         first["cuda_peak_mb"] = _median(r.get("cuda_peak_mb") for r in runs)
+        first["first_step_seconds"] = _median(r.get("first_step_seconds") for r in runs)
         step = first["median_step_seconds"]
         first["train_samples_per_s"] = first["batch_size"] / step if step else None
         evals = [s for s in first.get("eval_seconds") or [] if s > 0]
@@ -155,16 +156,21 @@ def targets(entries: dict[tuple, dict[str, Any]], run: dict[str, Any]) -> list[d
                     + (f"; GPU {entry['cuda_peak_mb']:.0f} vs {full_steps['cuda_peak_mb']:.0f} MB"
                        if entry.get("cuda_peak_mb") else ""))
         for k, variant in entries.items():
-            default = get("recipe", k[2], "steps")
-            if k[0] != modality or k[3] is None or k[4] != "steps" or not default or "lever" not in variant["job"]:
+            if k[0] != modality or k[3] is None or k[4] != "steps" or "lever" not in variant["job"]:
+                continue
+            against = variant["job"].get("lever_against")  # compared with another variant (e.g. fp32) if named
+            default = get("recipe", k[2], "steps", against)
+            if not default:
                 continue
             on, off = (default, variant) if variant["job"]["lever_default_on"] else (variant, default)
             label = "a default" if variant["job"]["lever_default_on"] else "a trade-off, not a default"
-            add(f"{modality} {k[2]}, what {variant['job']['lever']} buys: step time off / on",
-                _ratio(off["median_step_seconds"], on["median_step_seconds"]), None,
+            first = (f"; first step {on['first_step_seconds']:.1f} s vs {off['first_step_seconds']:.1f} s"
+                     if on.get("first_step_seconds") and off.get("first_step_seconds") else "")
+            add(f"{modality} {k[2]}{f' ({against})' if against else ''}, what {variant['job']['lever']} buys: "
+                "step time off / on", _ratio(off["median_step_seconds"], on["median_step_seconds"]), None,
                 f"{on['median_step_seconds']:.4f} s per step with it, {off['median_step_seconds']:.4f} s without; "
                 f"peak RSS {on['peak_rss_mb']:.0f} MB vs {off['peak_rss_mb']:.0f} MB "
-                f"(x{_ratio(on['peak_rss_mb'], off['peak_rss_mb']) or 0:.2f}); {label}")
+                f"(x{_ratio(on['peak_rss_mb'], off['peak_rss_mb']) or 0:.2f}){first}; {label}")
     add("`hf-transfer-kit --help` wall time (s)", run.get("cli_help_seconds"), CLI_LIMIT_S, "median of 3 runs")
     return out
 

@@ -46,12 +46,24 @@ QUICK_SETTINGS = {"text": {"target": 0.5, "eval_every": 32, "cap": 64, "steps": 
 QUICK_STRATEGIES = {"text": ["full", "lora", "linear_probe"], "vision": ["full"]}
 HAND_CAP_FACTOR = 2
 #: Speed and memory levers, each measured as a per-step arm beside the recipe's defaults: (strategy, variant label,
-#: overrides, what the lever is, whether the shipped defaults use it). A lever the defaults use is measured
-#: switched off, so the pair shows what it buys; one they leave off is measured switched on (a trade-off).
-LEVERS: dict[str, list[tuple[str, str, list[str], str, bool]]] = {
+#: overrides, what the lever is, whether the shipped defaults use it[, the variant it is compared with instead of the
+#: defaults]). A lever the defaults use is measured switched off, so the pair shows what it buys; one they leave off
+#: is measured switched on (a trade-off, or a lever that did not pay here).
+Lever = tuple  # (strategy, variant, overrides, lever, default_on) or the same + (baseline variant,)
+LEVERS: dict[str, list[Lever]] = {
     "text": [("full", "fp32", ["training.bf16=false"], "bf16 autocast (training.bf16: auto)", True),
              ("full", "sdpa attention", ["model.attn_implementation=sdpa"],
               "eager attention for CPU training steps (model.attn_implementation: auto)", True),
+             ("full", "torch dropout", ["model.fast_dropout=false"],
+              "CPU dropout drawing 4 mask elements a draw (model.fast_dropout: true)", True),
+             ("lora", "torch dropout", ["model.fast_dropout=false"],
+              "CPU dropout drawing 4 mask elements a draw (model.fast_dropout: true)", True),
+             ("full", "fp32, torch dropout", ["training.bf16=false", "model.fast_dropout=false"],
+              "CPU dropout drawing 4 mask elements a draw, in fp32 (as on CPUs without native bf16)", True, "fp32"),
+             ("full", "foreach AdamW", ["training.optim=adamw_torch"],
+              "fused AdamW (training.optim: adamw_torch_fused, transformers' default)", True),
+             ("full", "torch.compile", ["training.torch_compile=true"],
+              "torch.compile of the model (training.torch_compile: true, inductor, default mode)", False),
              ("ia3", "all blocks adapted", ["strategy.freeze_bottom_layers=0"],
               "freezing-aware IA3 (freeze_bottom_layers: 3)", True),
              ("lora", "checkpointing", ["training.gradient_checkpointing=true"],
@@ -62,7 +74,8 @@ LEVERS: dict[str, list[tuple[str, str, list[str], str, bool]]] = {
                ("ia3", "all blocks adapted", ["strategy.freeze_bottom_layers=0"],
                 "freezing-aware IA3 (freeze_bottom_layers: 6)", True)],
 }
-QUICK_LEVERS = {"text": LEVERS["text"][:1], "vision": []}
+#: --quick: a lever against the defaults (bf16) and one against another variant (fast dropout in fp32)
+QUICK_LEVERS = {"text": [lever for lever in LEVERS["text"] if lever[1] in ("fp32", "fp32, torch dropout")], "vision": []}
 
 
 def arm_jobs(modality: str, strategies: list[str], settings: dict[str, Any], quick: bool,
@@ -79,10 +92,11 @@ def arm_jobs(modality: str, strategies: list[str], settings: dict[str, Any], qui
     tta += [{**base, "kind": "recipe", "mode": "tta", "strategy": s} for s in strategies]
     pairs = [[{**base, "kind": kind, "mode": "steps", "strategy": s} for kind in ("recipe", "trainer_same")]
              for s in strategies[:None if all_pairs else 1]]
-    for strategy, variant, overrides, lever, default_on in (QUICK_LEVERS if quick else LEVERS)[modality]:
+    for strategy, variant, overrides, lever, default_on, *against in (QUICK_LEVERS if quick else LEVERS)[modality]:
         if strategy in strategies:
             pairs.append([{**base, "kind": "recipe", "mode": "steps", "strategy": strategy, "variant": variant,
-                           "overrides": overrides, "lever": lever, "lever_default_on": default_on}])
+                           "overrides": overrides, "lever": lever, "lever_default_on": default_on,
+                           "lever_against": against[0] if against else None}])
     return tta, pairs
 
 

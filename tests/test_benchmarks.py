@@ -75,6 +75,10 @@ def test_quick_benchmark_json_is_complete(quick_run: tuple[Path, subprocess.Comp
     # a speed lever measured switched off beside the defaults: bf16 autocast, here trained in fp32 instead
     assert variants[("full", "fp32")]["bf16"] is False and variants[("full", "fp32")]["job"]["mode"] == "steps"
     assert "text full, what bf16 autocast (training.bf16: auto) buys: step time off / on" in names
+    # a lever measured against another variant: the CPU dropout switched off in fp32, compared with the fp32 arm
+    lever = next(t for t in doc["targets"] if t["target"].startswith("text full (fp32), what CPU dropout"))
+    assert lever["ratio"] > 0 and "first step" in lever["detail"]
+    assert variants[("full", "fp32, torch dropout")]["bf16"] is False
 
 
 def test_quick_benchmark_markdown_and_plots(quick_run: tuple[Path, subprocess.CompletedProcess]) -> None:
