@@ -164,7 +164,9 @@ class LayerWatcher:
     def _hook(self, index: int) -> Callable[..., None]:
         def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
             tensor = output[0] if isinstance(output, (tuple, list)) else getattr(output, "last_hidden_state", output)
-            if module.training and torch.is_tensor(tensor):
+            # a training step (grad enabled), whatever the block's mode: frozen blocks are held in eval mode
+            # (strategy.frozen_blocks: eval), and they are the blocks this watch is for
+            if torch.is_grad_enabled() and torch.is_tensor(tensor):
                 self.grad.setdefault(index, bool(tensor.requires_grad))
         return hook
 

@@ -401,6 +401,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--doc", type=Path, default=None, help="markdown table (default docs/defaults.md; quick: "
                         "next to the JSON)")
     parser.add_argument("--cache", type=Path, default=suite_data.DEFAULT_CACHE, help="where the data subsets go")
+    parser.add_argument("--set", dest="extra", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every run of every arm, e.g. training.group_by_length=true: a "
+                        "candidate default judged on the suite (write it elsewhere with --out / --doc)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run before it is stopped")
     parser.add_argument("--budget", type=float, default=None, help="seconds: start no new run after this")
     parser.add_argument("--resume", action="store_true", help="reuse the finished runs recorded in the JSON output "
@@ -485,7 +488,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if args.strategies and strategy not in args.strategies:
                     continue
                 base = {"dataset": name, "strategy": strategy, "config": str(config), "modality": modality}
-                data = manifest["overrides"] + speed
+                data = manifest["overrides"] + speed + list(args.extra)
                 if "default" in args.arms:
                     for seed in args.seeds:
                         go({**base, "arm": "default", "seed": seed,
@@ -519,7 +522,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     document = {"quick": args.quick, "finished": time.time(), "wall_seconds": round(wall, 1),
                 "settings": {"seeds": args.seeds, "arms": args.arms, "multipliers": list(multipliers),
                              "tune_epochs": tune_epochs["text"], "tune_epochs_image": tune_epochs["image"],
-                             "speed_overrides": SPEED, "strategies": {m: {s: str(p.relative_to(REPO))
+                             "speed_overrides": SPEED, "extra_overrides": list(args.extra), "strategies": {m: {s: str(p.relative_to(REPO))
                                                                          for s, p in v.items()}
                                                                      for m, v in STRATEGIES.items()}},
                 "machine": describe_machine(), "datasets": manifests, "summary": rows, "targets": targets(rows),

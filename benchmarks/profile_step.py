@@ -48,11 +48,13 @@ from transformers import TrainerCallback  # noqa: E402
 from benchmarks import arms, flops  # noqa: E402
 from benchmarks.report import _write_atomic  # noqa: E402
 from hf_transfer_kit.config import load_config  # noqa: E402
+from hf_transfer_kit.dropout import PROFILER_RANGE as DROPOUT_RANGE  # noqa: E402
 from hf_transfer_kit.hardware import bf16_native, describe_machine  # noqa: E402
 
 OVERHEAD = "Python / framework overhead"
 COLLATION, OPTIMIZER, CLIPPING = "data loading and collation", "optimizer step (AdamW)", "gradient clipping"
 CASTS, ATTENTION, OTHER = "dtype casts (autocast, .to)", "attention (softmax, scale, mask, sdpa)", "other tensor ops"
+DROPOUT = "dropout / RNG (bernoulli, native_dropout; the kit's CPU dropout)"
 #: Group -> aten op names (without ``aten::``); an op belongs to the group of the outermost aten op it runs in.
 GROUPS: dict[str, set[str]] = {
     "matmuls (mm / addmm / bmm / linear)": {"linear", "matmul", "mm", "addmm", "bmm", "baddbmm", "addbmm",
@@ -60,8 +62,7 @@ GROUPS: dict[str, set[str]] = {
     ATTENTION: {"scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
                 "_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_efficient_attention",
                 "softmax", "_softmax", "_safe_softmax", "_softmax_backward_data"},
-    "dropout / RNG (bernoulli, native_dropout)": {"dropout", "native_dropout", "native_dropout_backward", "bernoulli",
-                                                  "bernoulli_", "feature_dropout"},
+    DROPOUT: {"dropout", "native_dropout", "native_dropout_backward", "bernoulli", "bernoulli_", "feature_dropout"},
     "layer norm": {"layer_norm", "native_layer_norm", "native_layer_norm_backward"},
     "GELU / activations": {"gelu", "gelu_backward", "relu", "threshold_backward", "tanh", "tanh_backward", "silu",
                            "silu_backward"},
@@ -135,6 +136,8 @@ def _by_name(chain: list[Any]) -> Optional[str]:
     outer = next((e for e in reversed(chain) if e.name.startswith("aten::")), None)
     if outer is None:
         return None
+    if any(e.name == DROPOUT_RANGE for e in chain):  # model.fast_dropout: its draw, compare and scale
+        return DROPOUT
     name = outer.name[len("aten::"):]
     for group, names in GROUPS.items():
         if name in names:

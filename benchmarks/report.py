@@ -20,7 +20,8 @@ TIME_TO_ACCURACY_LIMIT = 0.5  # kit defaults / hand-written default Trainer
 ADAPTERS = ("lora", "ia3", "adapter")
 CLI_LIMIT_S = 1.0
 #: How the MFU columns count (benchmarks/flops.py), printed under every table.
-MFU_RULE = ("MFU = training FLOPs/s ÷ measured matmul peak, the FLOPs being the work each strategy actually does "
+MFU_RULE = ("MFU = training FLOPs/s ÷ the measured matmul peak of the precision the run trained in (bf16 runs: the "
+            "bf16 peak; fp32 runs: the fp32 peak), the FLOPs being the work each strategy actually does "
             "(`benchmarks/flops.py`): forward through every matmul layer (linear, convolution, adapter matrices; "
             "2 FLOPs per multiply-add; text at the training examples' mean unpadded length), activation gradients "
             "from the lowest block with a trainable parameter up to the head, weight gradients for trainable matmul "
@@ -69,11 +70,13 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     return out
 
 
-def mfu(entry: dict[str, Any], peaks: dict[str, float]) -> dict[str, Optional[float]]:
+def mfu(entry: dict[str, Any], peaks: dict[str, float]) -> Optional[float]:
+    """Training FLOPs/s over the measured matmul peak of the precision the run trained in (a bf16 run against the
+    bf16 peak, an fp32 run against the fp32 one: measured against the other, a bf16 run can pass 100 %)."""
     rate, flops = entry.get("train_samples_per_s"), entry.get("flops_per_sample")
     if not rate or not flops:
-        return {"fp32": None, "bf16": None}
-    return {name: rate * flops / peak for name, peak in peaks.items()}
+        return None
+    return rate * flops / peaks["bf16" if entry.get("bf16") else "fp32"]
 
 
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -187,7 +190,7 @@ def _fmt(value: Any, pattern: str = "{:.1f}") -> str:
 def table(entries: dict[tuple, dict[str, Any]], modality: str, peaks: dict[str, float], gpu: bool) -> str:
     rows = [e for k, e in entries.items() if k[0] == modality and k[4] == "tta"]
     head = ["configuration", "precision", "batch", "LR", "trainable %", "train samples/s", "eval samples/s",
-            "peak RSS MB", *(["GPU peak MB"] if gpu else []), "MFU vs fp32 peak", "MFU vs bf16 peak",
+            "peak RSS MB", *(["GPU peak MB"] if gpu else []), "MFU",
             "steps to target", "time to target", "test acc. at stop"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in rows:
@@ -197,7 +200,7 @@ def table(entries: dict[tuple, dict[str, Any]], modality: str, peaks: dict[str, 
                  _fmt(e.get("trainable_percent"), "{:.3g}"), _fmt(e.get("train_samples_per_s")),
                  _fmt(e.get("eval_samples_per_s")), _fmt(e.get("peak_rss_mb"), "{:.0f}"),
                  *([_fmt(e.get("cuda_peak_mb"), "{:.0f}")] if gpu else []),
-                 _fmt(use["fp32"] and 100 * use["fp32"], "{:.1f} %"), _fmt(use["bf16"] and 100 * use["bf16"], "{:.1f} %"),
+                 _fmt(use and 100 * use, "{:.1f} %"),
                  str(reached["step"]) if reached else f"> {e.get('steps')}",
                  f"{reached['seconds']:.1f} s" if reached else "not reached", _fmt(e.get("test_accuracy"), "{:.4f}")]
         lines.append("| " + " | ".join(cells) + " |")

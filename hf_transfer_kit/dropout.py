@@ -30,6 +30,8 @@ EAGER_WITH_CPU_DROPOUT = "hftk_eager"
 #: scores' dtype, dropout, weighted sum); tests/test_dropout.py checks each against the model's own eager kernel.
 EXACT_EAGER = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert")
 _LANES = 65536
+#: The profiler range every CPU dropout runs in (``benchmarks/profile_step.py`` counts its ops as dropout).
+PROFILER_RANGE = "hftk::cpu_dropout"
 
 
 class _MaskedScale(torch.autograd.Function):
@@ -58,7 +60,8 @@ def cpu_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tenso
     where there is nothing to draw (eval, p == 0, p >= 1 - 1/65536) or the tensor is not on a CPU."""
     if not training or p <= 0 or x.device.type != "cpu" or round(p * _LANES) >= _LANES or x.numel() == 0:
         return torch.nn.functional.dropout(x, p, training)
-    return _MaskedScale.apply(x, p)
+    with torch.profiler.record_function(PROFILER_RANGE):
+        return _MaskedScale.apply(x, p)
 
 
 class CpuDropout(torch.nn.Dropout):

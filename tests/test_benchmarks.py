@@ -69,7 +69,7 @@ def test_quick_benchmark_json_is_complete(quick_run: tuple[Path, subprocess.Comp
     assert work["linear_probe"]["total"] < 0.4 * work["full"]["total"]
     for config in doc["configurations"]:
         use = report.mfu(config, doc["matmul_flops"])
-        assert use["fp32"] is not None and 0 < use["fp32"] <= 1.0 and 0 < use["bf16"] <= 1.0, config["name"]
+        assert use is not None and 0 < use <= 1.0, config["name"]
     names = {t["target"] for t in doc["targets"]}
     assert any("per-step overhead, full" in n for n in names) and any("time to target" in n for n in names)
     # a speed lever measured switched off beside the defaults: bf16 autocast, here trained in fp32 instead
