@@ -13,6 +13,7 @@ module; a multi-process launch trains uncached (each process would compute every
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Optional
 
@@ -81,7 +82,9 @@ def train_head(recipe: Any, checkpoint: Optional[str], before: Any = None) -> tu
     start = time.perf_counter()
     cached = {split: features(trainer, model, head, recipe.unaugmented(split)) for split in ("train", "validation")}
     seconds = time.perf_counter() - start
-    head_trainer = Trainer(model=HeadOnly(head, model.config), args=recipe.args, train_dataset=cached["train"],
+    args = copy.copy(recipe.args)
+    args.train_sampling_strategy = "random"  # fixed-size feature vectors: no lengths to group batches by
+    head_trainer = Trainer(model=HeadOnly(head, model.config), args=args, train_dataset=cached["train"],
                            eval_dataset=cached["validation"], data_collator=default_data_collator,
                            compute_metrics=trainer.compute_metrics, compute_loss_func=trainer.compute_loss_func)
     head_trainer.model_accepts_loss_kwargs = False
