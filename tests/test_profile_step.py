@@ -16,7 +16,7 @@ from transformers import BertConfig, BertForSequenceClassification
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import profile_step as ps  # noqa: E402
 
-DROPOUT = "dropout / RNG (bernoulli, native_dropout)"
+DROPOUT = ps.DROPOUT
 MATMUL = "matmuls (mm / addmm / bmm / linear)"
 
 

@@ -191,10 +191,6 @@ class Recipe:
     per_example_mean_loss: ClassVar[bool] = True
     #: True when evaluation during training reports the loss only (never gathering tokens x vocabulary logits).
     loss_only: ClassVar[bool] = False
-    #: True when the collator pads each batch to its longest example: training batches then draw examples of
-    #: similar length (``training.train_sampling_strategy: group_by_length``, unless the config sets a strategy),
-    #: which on short, varied texts cuts the padded tokens computed from ~1.8-2.1x the real ones to ~1.05x.
-    pads_per_batch: ClassVar[bool] = False
 
     @classmethod
     def model_class(cls) -> Any:
@@ -391,8 +387,6 @@ class Recipe:
 
         cfg = self.config
         kwargs = resolve_training_kwargs(cfg.training, cfg.strategy.name, cfg.global_batch_size)
-        if self.pads_per_batch:
-            kwargs.setdefault("train_sampling_strategy", "group_by_length")
         per_step = kwargs.get("per_device_train_batch_size", 8) * world_size() * kwargs.get("gradient_accumulation_steps", 1)
         kwargs = stopping.resolve(kwargs, train_size, per_step, self.best_metric())
         kwargs = lr_find.placeholder(kwargs, cfg.strategy.name)

@@ -25,7 +25,6 @@ class TextClassificationRecipe(ProblemTypeMixin, TextRecipe):
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
     usage_example = '"Replace this with the text to classify."'
-    pads_per_batch = True  # DataCollatorWithPadding (data_collator): batches group similar lengths
 
     def raw_splits(self) -> tuple[Any, list[str]]:
         return prepare_splits(self.config.data, seed=self.config.training.get("seed", 42),
