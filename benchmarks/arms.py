@@ -484,7 +484,8 @@ def run_job(job: dict[str, Any], result_path: str) -> None:
                 step = clock.median_step()
                 result.update(
                     step_times=[round(s, 5) for s in clock.step_times], steps=clock.steps,
-                    median_step_seconds=step, first_step_seconds=clock.first_step, train_samples_per_s=result["batch_size"] / step if step else None,
+                    median_step_seconds=step, first_step_seconds=clock.first_step,
+                    train_samples_per_s=result["batch_size"] / step if step else None,
                     train_seconds=round(clock.train_seconds(), 3), curve=clock.points, reached=clock.reached,
                     eval_seconds=clock.eval_seconds, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     cuda_peak_mb=torch.cuda.max_memory_allocated() / 2 ** 20 if torch.cuda.is_available() else None,

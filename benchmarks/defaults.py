@@ -402,7 +402,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         "next to the JSON)")
     parser.add_argument("--cache", type=Path, default=suite_data.DEFAULT_CACHE, help="where the data subsets go")
     parser.add_argument("--set", dest="extra", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="config overrides for every run of every arm, e.g. training.group_by_length=true: a "
+                        help="config overrides for every run of every arm, e.g. training.train_sampling_strategy=group_by_length: a "
                         "candidate default judged on the suite (write it elsewhere with --out / --doc)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run before it is stopped")
     parser.add_argument("--budget", type=float, default=None, help="seconds: start no new run after this")
@@ -522,7 +522,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     document = {"quick": args.quick, "finished": time.time(), "wall_seconds": round(wall, 1),
                 "settings": {"seeds": args.seeds, "arms": args.arms, "multipliers": list(multipliers),
                              "tune_epochs": tune_epochs["text"], "tune_epochs_image": tune_epochs["image"],
-                             "speed_overrides": SPEED, "extra_overrides": list(args.extra), "strategies": {m: {s: str(p.relative_to(REPO))
+                             "speed_overrides": SPEED, "extra_overrides": list(args.extra),
+                             "strategies": {m: {s: str(p.relative_to(REPO))
                                                                          for s, p in v.items()}
                                                                      for m, v in STRATEGIES.items()}},
                 "machine": describe_machine(), "datasets": manifests, "summary": rows, "targets": targets(rows),

@@ -50,14 +50,13 @@ HAND_CAP_FACTOR = 2
 #: defaults]). A lever the defaults use is measured switched off, so the pair shows what it buys; one they leave off
 #: is measured switched on (a trade-off, or a lever that did not pay here).
 Lever = tuple  # (strategy, variant, overrides, lever, default_on) or the same + (baseline variant,)
+FAST_DROPOUT = "CPU dropout drawing 4 mask elements a draw (model.fast_dropout: true)"
 LEVERS: dict[str, list[Lever]] = {
     "text": [("full", "fp32", ["training.bf16=false"], "bf16 autocast (training.bf16: auto)", True),
              ("full", "sdpa attention", ["model.attn_implementation=sdpa"],
               "eager attention for CPU training steps (model.attn_implementation: auto)", True),
-             ("full", "torch dropout", ["model.fast_dropout=false"],
-              "CPU dropout drawing 4 mask elements a draw (model.fast_dropout: true)", True),
-             ("lora", "torch dropout", ["model.fast_dropout=false"],
-              "CPU dropout drawing 4 mask elements a draw (model.fast_dropout: true)", True),
+             ("full", "torch dropout", ["model.fast_dropout=false"], FAST_DROPOUT, True),
+             ("lora", "torch dropout", ["model.fast_dropout=false"], FAST_DROPOUT, True),
              ("full", "fp32, torch dropout", ["training.bf16=false", "model.fast_dropout=false"],
               "CPU dropout drawing 4 mask elements a draw, in fp32 (as on CPUs without native bf16)", True, "fp32"),
              ("full", "foreach AdamW", ["training.optim=adamw_torch"],
@@ -75,7 +74,8 @@ LEVERS: dict[str, list[Lever]] = {
                 "freezing-aware IA3 (freeze_bottom_layers: 6)", True)],
 }
 #: --quick: a lever against the defaults (bf16) and one against another variant (fast dropout in fp32)
-QUICK_LEVERS = {"text": [lever for lever in LEVERS["text"] if lever[1] in ("fp32", "fp32, torch dropout")], "vision": []}
+QUICK_LEVERS = {"text": [lever for lever in LEVERS["text"] if lever[1] in ("fp32", "fp32, torch dropout")],
+                "vision": []}
 
 
 def arm_jobs(modality: str, strategies: list[str], settings: dict[str, Any], quick: bool,

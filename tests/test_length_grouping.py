@@ -1,5 +1,5 @@
 """Length-grouped batches (``training.train_sampling_strategy: group_by_length``): an opt-in speed lever for text with
-per-batch padding, not a default -- where lengths identify the label, grouped batches hold one class each
+per-batch padding, not a default -- where lengths identify the label, grouped batches lean to one class
 (docs/training.md, "Batches of similar length")."""
 
 from __future__ import annotations
